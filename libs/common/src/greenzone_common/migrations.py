@@ -1,0 +1,101 @@
+"""Alembic, run per service: its own schema, its own version table, on start and by ``greenzone dev migrate``.
+
+A service's ``migrations/env.py`` is two lines: ``run_env(Base.metadata)``. Migrations run under a transaction-level
+advisory lock, so replicas starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.operations import Operations
+from sqlalchemy import Connection, MetaData, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from greenzone_common.plumbing import notify_channel, plumbing_tables
+from greenzone_common.settings import CommonSettings
+
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config(script_location: Path, schema: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("greenzone_schema", schema)
+    return cfg
+
+
+def _upgrade(connection: Connection, cfg: Config, schema: str, revision: str) -> None:
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"greenzone.migrate.{schema}"})
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def migrate(settings: CommonSettings, script_location: Path, schema: str, revision: str = "head") -> None:
+    """Bring ``schema`` to ``revision``. Safe to call from a running event loop (the app's lifespan)."""
+    engine = create_async_engine(settings.sqlalchemy_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, alembic_config(script_location, schema), schema, revision)
+    finally:
+        await engine.dispose()
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's alembic env.py (online mode only)."""
+    cfg = context.config
+    schema = cfg.get_main_option("greenzone_schema") or target_metadata.schema
+    assert schema, "the service MetaData must carry its schema"
+    connection = cfg.attributes.get("connection")
+    if connection is not None:
+        _run(connection, target_metadata, schema)
+        return
+
+    async def standalone() -> None:
+        engine = create_async_engine(CommonSettings().sqlalchemy_url)
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await conn.run_sync(_run, target_metadata, schema)
+        await engine.dispose()
+
+    asyncio.run(standalone())
+
+
+def _run(connection: Connection, target_metadata: MetaData, schema: str) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=VERSION_TABLE,
+        version_table_schema=schema,
+        include_schemas=False,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def create_plumbing(op: Operations, schema: str) -> None:
+    """Create the outbox, inbox and idempotency tables and the relay's NOTIFY trigger in ``schema``."""
+    tables = plumbing_tables(MetaData(schema=schema))
+    bind: Any = op.get_bind()
+    for table in (tables.outbox, tables.inbox, tables.idempotency):
+        table.create(bind)
+    channel = notify_channel(schema)
+    op.execute(
+        f"""CREATE FUNCTION "{schema}".outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$"""
+    )
+    op.execute(
+        f"""CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".outbox_notify()"""
+    )
+
+
+def drop_plumbing(op: Operations, schema: str) -> None:
+    op.execute(f'DROP TABLE IF EXISTS "{schema}".outbox, "{schema}".inbox, "{schema}".idempotency_keys CASCADE')
+    op.execute(f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()')

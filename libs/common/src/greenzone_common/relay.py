@@ -1,0 +1,172 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in ``seq`` order, in batches.
+
+Invariants:
+- one active relay per service schema, held by a session-level advisory lock (several relays with SKIP LOCKED
+  would break per-aggregate order); the others wait on standby and take over when the lock is freed;
+- a row is marked published only after the broker acknowledged it; a crash in between republishes it (the
+  consumers' inbox makes that harmless);
+- woken by LISTEN/NOTIFY on insert, with a polling fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+
+from greenzone_common import envelope, telemetry
+from greenzone_common.kafka import ensure_topics, with_dlqs
+from greenzone_common.plumbing import notify_channel
+from greenzone_common.settings import CommonSettings
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+STANDBY_RETRY_SECONDS = 2.0
+RETENTION_EVERY_SECONDS = 600.0
+
+
+def relay_lock_key(schema: str) -> str:
+    return f"greenzone.outbox.relay.{schema}"
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    active: bool = False
+
+
+class Relay:
+    def __init__(self, settings: CommonSettings, schema: str, producer: AIOKafkaProducer) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.producer = producer
+        self.stats = RelayStats()
+        self._wakeup = asyncio.Event()
+        self._last_retention = 0.0
+        self._select = (
+            "SELECT seq, id::text AS id, topic, key, type, source, subject, time, data::text AS data, "
+            f'headers::text AS headers FROM "{schema}".outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1'
+        )
+        self._mark = f'UPDATE "{schema}".outbox SET published_at = now() WHERE seq = ANY($1::bigint[])'
+
+    def wake(self, *_: Any) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Run until cancelled: standby until this process holds the lock, then pump."""
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.settings.asyncpg_dsn)
+                if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", relay_lock_key(self.schema)):
+                    await conn.close()
+                    conn = None
+                    await asyncio.sleep(STANDBY_RETRY_SECONDS)
+                    continue
+                self.stats.active = True
+                log.info("relay.active", schema=self.schema)
+                await conn.add_listener(notify_channel(self.schema), self.wake)
+                await self._pump(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+                log.warning("relay.error", schema=self.schema, error=str(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                self.stats.active = False
+                if conn is not None:
+                    # closing the session frees the advisory lock for a standby relay
+                    conn.terminate()
+
+    async def _pump(self, conn: asyncpg.Connection) -> None:
+        while True:
+            self._wakeup.clear()
+            published = await self.publish_batch(conn)
+            if published >= self.settings.relay_batch_size:
+                continue
+            await self._retention(conn)
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self.settings.relay_poll_interval)
+            except TimeoutError:
+                pass
+
+    async def publish_batch(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(self._select, self.settings.relay_batch_size)
+        if not rows:
+            return 0
+        with tracer.start_as_current_span("outbox.relay", attributes={"messaging.batch.message_count": len(rows)}):
+            try:
+                await self._send(rows)
+            except KafkaError as exc:
+                log.warning("relay.publish_failed", error=str(exc), rows=len(rows))
+                # A broker restarted empty has no topics: create them, then let the loop retry.
+                await ensure_topics(self.settings, with_dlqs({r["topic"] for r in rows}))
+                raise
+            await conn.execute(self._mark, [r["seq"] for r in rows])
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+        telemetry.OUTBOX_PUBLISHED.labels(self.settings.service_name).inc(len(rows))
+        return len(rows)
+
+    async def _send(self, rows: list[asyncpg.Record]) -> None:
+        futures = []
+        for row in rows:
+            key, value, headers = envelope.encode(
+                id=row["id"],
+                source=row["source"],
+                type=row["type"],
+                subject=row["subject"],
+                time=row["time"],
+                data=row["data"].encode(),
+                trace=json.loads(row["headers"]),
+            )
+            futures.append(await self.producer.send(row["topic"], value=value, key=key, headers=headers))
+        # marking waits for every acknowledgement; one failure fails the batch (it is all republished)
+        await asyncio.gather(*futures)
+
+    async def _retention(self, conn: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._last_retention < RETENTION_EVERY_SECONDS:
+            return
+        self._last_retention = now
+        deleted = await conn.execute(
+            f'DELETE FROM "{self.schema}".outbox WHERE published_at < now() - $1::interval',
+            self.settings.outbox_retention,
+        )
+        log.info("relay.retention", schema=self.schema, result=deleted)
+
+
+async def replay(dsn: str, schema: str, since: datetime) -> int:
+    """Mark every retained event created since ``since`` for publication again; returns how many.
+
+    The service's relay republishes them in their original order; consumers dedupe by ``ce_id``.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            result = await conn.execute(
+                f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since
+            )
+            await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+        return int(result.split()[-1])
+    finally:
+        await conn.close()
+
+
+async def backlog(conn: asyncpg.Connection, schema: str) -> tuple[int, float | None]:
+    """(unpublished rows, age in seconds of the oldest one)."""
+    row = await conn.fetchrow(
+        f"SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age "
+        f'FROM "{schema}".outbox WHERE published_at IS NULL'
+    )
+    assert row is not None
+    return int(row["n"]), (float(row["age"]) if row["age"] is not None else None)

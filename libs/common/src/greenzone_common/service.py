@@ -1,0 +1,209 @@
+"""The app factory every service uses: plumbing wired once, so a service's main.py only names its parts.
+
+Lifespan: logging and tracing, engine, migrations (``GREENZONE_MIGRATE_ON_START``), topics, the Kafka producer, the
+outbox relay and the consumers; all stopped on shutdown. Routes: ``/healthz``, ``/readyz``, ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from greenzone_common import kafka, middleware, problems, relay, telemetry
+from greenzone_common.auth import Authenticator
+from greenzone_common.consumer import ConsumerRunner, Subscription
+from greenzone_common.db import make_engine, make_sessionmaker
+from greenzone_common.migrations import migrate
+from greenzone_common.outbox import Outbox
+from greenzone_common.plumbing import PlumbingTables, plumbing_tables
+from greenzone_common.settings import CommonSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # "change-svc"
+    schema: str  # "change"
+    metadata: MetaData
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    produces: Sequence[str] = ()
+    # built at startup, once the app state (sessions, outbox) exists
+    subscriptions: Callable[[FastAPI], Sequence[Subscription]] = field(default=lambda app: ())
+    description: str = ""
+
+    @property
+    def source(self) -> str:
+        return f"/greenzone/{self.name}"
+
+
+@dataclass
+class Runtime:
+    """Everything the lifespan builds, on ``app.state.runtime``."""
+
+    settings: CommonSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    outbox: Outbox
+    tables: PlumbingTables
+    relay: relay.Relay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return runtime(request).sessions
+
+
+def outbox(request: Request) -> Outbox:
+    return runtime(request).outbox
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(sessions)]
+OutboxDep = Annotated[Outbox, Depends(outbox)]
+
+
+async def _start_producer(settings: CommonSettings) -> AIOKafkaProducer:
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(60),
+        wait=wait_exponential(multiplier=0.2, max=3),
+        retry=retry_if_exception_type(Exception),
+        reraise=True,
+    ):
+        with attempt:
+            producer = kafka.producer(settings)
+            try:
+                await producer.start()
+            except Exception:
+                await producer.stop()
+                raise
+    return producer
+
+
+def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
+    tables = plumbing_tables(spec.metadata)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        telemetry.configure_logging(spec.name, settings.log_level, settings.log_json)
+        telemetry.configure_tracing(spec.name)
+        engine = make_engine(settings)
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+        if settings.migrate_on_start:
+            await migrate(settings, spec.migrations, spec.schema)
+        topics = kafka.with_dlqs(spec.produces)
+        await kafka.ensure_topics(settings, topics)
+        producer = await _start_producer(settings)
+        rt = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            producer=producer,
+            outbox=Outbox(tables.outbox, source=spec.source),
+            tables=tables,
+        )
+        app.state.runtime = rt
+        if settings.relay_enabled:
+            rt.relay = relay.Relay(settings, spec.schema, producer)
+            rt.tasks.append(asyncio.create_task(rt.relay.run(), name=f"{spec.name}.relay"))
+        for sub in spec.subscriptions(app):
+            runner = ConsumerRunner(settings, rt.sessions, tables.inbox, producer, sub)
+            rt.consumers.append(runner)
+            rt.tasks.append(asyncio.create_task(runner.run(), name=f"{spec.name}.consumer.{sub.group}"))
+        log.info("service.started", service=spec.name, schema=spec.schema)
+        try:
+            yield
+        finally:
+            for task in rt.tasks:
+                task.cancel()
+            await asyncio.gather(*rt.tasks, return_exceptions=True)
+            await producer.stop()
+            await engine.dispose()
+            log.info("service.stopped", service=spec.name)
+
+    app = FastAPI(title=f"Greenzone {spec.name}", description=spec.description, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.spec = spec
+    app.state.authenticator = Authenticator(settings)
+    problems.install(app)
+    app.include_router(health_router(spec))
+    for router in spec.routers:
+        app.include_router(router)
+    # outermost last: size cap before anything reads the body, then idempotency, then metrics
+    app.add_middleware(middleware.HttpMetrics, service=spec.name)
+    app.add_middleware(middleware.Idempotency, table=tables.idempotency, engine_of=_engine_of)
+    app.add_middleware(middleware.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def _engine_of(scope: Any) -> AsyncEngine:
+    engine: AsyncEngine = scope["app"].state.runtime.engine
+    return engine
+
+
+def health_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @router.get("/readyz")
+    async def readyz(rt: RuntimeDep) -> JSONResponse:
+        checks = {
+            "database": await _database_ok(rt.engine),
+            "broker": await kafka.broker_reachable(rt.producer),
+        }
+        ok = all(checks.values())
+        body = {"status": "ready" if ok else "not ready", "service": spec.name, "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics(rt: RuntimeDep) -> Response:
+        async with rt.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        f'SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM "{spec.schema}".outbox '
+                        "WHERE published_at IS NULL"
+                    )
+                )
+            ).one()
+        telemetry.OUTBOX_BACKLOG.labels(spec.name).set(row[0])
+        telemetry.OUTBOX_OLDEST_AGE.labels(spec.name).set(float(row[1] or 0))
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _database_ok(engine: AsyncEngine) -> bool:
+    try:
+        async with asyncio.timeout(2.0), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,19 @@
+"""release schema: outbox, inbox and idempotency keys
+
+Revision ID: 0001
+"""
+
+from alembic import op
+from greenzone_common.migrations import create_plumbing, drop_plumbing
+
+revision = "0001"
+down_revision = None
+SCHEMA = "release"
+
+
+def upgrade() -> None:
+    create_plumbing(op, SCHEMA)
+
+
+def downgrade() -> None:
+    drop_plumbing(op, SCHEMA)
