@@ -56,7 +56,9 @@ class Authenticator:
             raise Problem(401, f"Invalid bearer token: {exc}", slug="invalid-token", headers=_BEARER) from exc
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise Problem(401, "Invalid bearer token: 'roles' must be a list of strings", slug="invalid-token")
+            raise Problem(
+                401, "Invalid bearer token: 'roles' must be a list of strings", slug="invalid-token", headers=_BEARER
+            )
         return Principal(sub=str(claims["sub"]), roles=frozenset(roles), teams=frozenset(claims.get("teams", [])))
 
 

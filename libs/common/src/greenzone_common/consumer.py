@@ -96,6 +96,7 @@ class ConsumerRunner:
         self.inbox = inbox
         self.producer = producer
         self.sub = subscription
+        self.group = subscription.group + settings.consumer_group_suffix
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()  # set once the group has its partitions
         self._consumer: AIOKafkaConsumer | None = None
@@ -105,14 +106,14 @@ class ConsumerRunner:
         while True:
             try:
                 await ensure_topics(self.settings, with_dlqs(self.sub.topics))
-                self._consumer = make_consumer(self.settings, *self.sub.topics, group_id=self.sub.group)
+                self._consumer = make_consumer(self.settings, *self.sub.topics, group_id=self.group)
                 await self._consumer.start()
                 try:
                     await self._loop(self._consumer)
                 finally:
                     await self._consumer.stop()
             except KafkaError as exc:
-                log.warning("consumer.error", group=self.sub.group, error=str(exc))
+                log.warning("consumer.error", group=self.group, error=str(exc))
                 await asyncio.sleep(1.0)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
@@ -153,7 +154,7 @@ class ConsumerRunner:
         try:
             await self._apply(items)
         except Exception as exc:
-            log.warning("consumer.batch_failed", group=self.sub.group, size=len(items), error=repr(exc))
+            log.warning("consumer.batch_failed", group=self.group, size=len(items), error=repr(exc))
             for item in items:
                 await self._apply_one_with_retries(item)
 
@@ -174,20 +175,23 @@ class ConsumerRunner:
             return None
         try:
             data = registry.parse(event.type, event.data)
-        except (ValidationError, UnknownEventType) as exc:
-            raise Poison(f"{event.type} data does not match its contract: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
+            raise Poison(f"{event.type} data does not match its contract: {problems}") from exc
+        except UnknownEventType as exc:
+            raise Poison(f"{event.type} is not a known event type") from exc
         return _Item(record, event, data, handler)
 
     async def _apply(self, items: Sequence[_Item]) -> None:
         async with self.sessions() as session, session.begin():
-            rows = [{"consumer_group": self.sub.group, "ce_id": i.event.id, "ce_type": i.event.type} for i in items]
+            rows = [{"consumer_group": self.group, "ce_id": i.event.id, "ce_type": i.event.type} for i in items]
             stmt = pg_insert(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.ce_id)
             fresh = set((await session.execute(stmt)).scalars())
             for item in items:
                 if item.event.id not in fresh:
                     self.stats.duplicates += 1
                     telemetry.CONSUMED.labels(
-                        self.settings.service_name, self.sub.group, item.event.topic, "duplicate"
+                        self.settings.service_name, self.group, item.event.topic, "duplicate"
                     ).inc()
                     continue
                 with tracer.start_as_current_span(
@@ -198,7 +202,7 @@ class ConsumerRunner:
                         "messaging.system": "kafka",
                         "messaging.destination.name": item.event.topic,
                         "messaging.message.id": item.event.id,
-                        "messaging.consumer.group.name": self.sub.group,
+                        "messaging.consumer.group.name": self.group,
                         "cloudevents.event_type": item.event.type,
                     },
                 ):
@@ -206,7 +210,7 @@ class ConsumerRunner:
         applied = len(fresh)
         self.stats.applied += applied
         if applied:
-            telemetry.CONSUMED.labels(self.settings.service_name, self.sub.group, items[0].event.topic, "applied").inc(
+            telemetry.CONSUMED.labels(self.settings.service_name, self.group, items[0].event.topic, "applied").inc(
                 applied
             )
 
@@ -229,7 +233,7 @@ class ConsumerRunner:
         headers += [
             ("dlq_error", error[:4000].encode()),
             ("dlq_error_type", type(exc).__name__.encode()),
-            ("dlq_group", self.sub.group.encode()),
+            ("dlq_group", self.group.encode()),
             ("dlq_topic", record.topic.encode()),
             ("dlq_partition", str(record.partition).encode()),
             ("dlq_offset", str(record.offset).encode()),
@@ -237,10 +241,10 @@ class ConsumerRunner:
         ]
         await self.producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
         self.stats.dead_lettered += 1
-        telemetry.DEAD_LETTERED.labels(self.settings.service_name, self.sub.group, record.topic).inc()
+        telemetry.DEAD_LETTERED.labels(self.settings.service_name, self.group, record.topic).inc()
         log.error(
             "consumer.dead_lettered",
-            group=self.sub.group,
+            group=self.group,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

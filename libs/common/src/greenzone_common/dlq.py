@@ -60,7 +60,7 @@ async def _read_all(settings: CommonSettings, topic: str, group: str | None) -> 
         await consumer.seek_to_beginning(*tps)
     end = await consumer.end_offsets(tps)
     records: list[Any] = []
-    while any((await consumer.position(tp)) < end[tp] for tp in tps):
+    while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
         batch = await consumer.getmany(*tps, timeout_ms=1000)
         for recs in batch.values():
             records.extend(r for r in recs if r.offset < end[TopicPartition(r.topic, r.partition)])

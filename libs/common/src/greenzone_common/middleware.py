@@ -55,18 +55,26 @@ class BodySizeLimit:
             return
         received = 0
         started = False
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # the app may catch BodyTooLarge (FastAPI answers a failed body read with 400): the answer is 413
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_problem(send, too_large, scope["path"])
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

@@ -35,6 +35,11 @@ class PlumbingTables:
 
 
 def plumbing_tables(metadata: MetaData) -> PlumbingTables:
+    """The plumbing tables in ``metadata`` (declared on first use; one app factory may run several times)."""
+    prefix = f"{metadata.schema}." if metadata.schema else ""
+    if prefix + "outbox" in metadata.tables:
+        t = metadata.tables
+        return PlumbingTables(t[prefix + "outbox"], t[prefix + "inbox"], t[prefix + "idempotency_keys"])
     outbox = Table(
         "outbox",
         metadata,

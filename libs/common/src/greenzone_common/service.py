@@ -111,7 +111,9 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         telemetry.configure_logging(spec.name, settings.log_level, settings.log_json)
         telemetry.configure_tracing(spec.name)
         engine = make_engine(settings)
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+        instrumentor = SQLAlchemyInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:  # one engine per process outside tests
+            instrumentor.instrument(engine=engine.sync_engine)
         if settings.migrate_on_start:
             await migrate(settings, spec.migrations, spec.schema)
         topics = kafka.with_dlqs(spec.produces)

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The development JWT secret. Accepted only when ``GREENZONE_ENV=development``.
-DEV_JWT_SECRET = "greenzone-dev-secret-change-me"  # noqa: S105 - the documented dev default, refused elsewhere
+DEV_JWT_SECRET = "greenzone-dev-secret-not-for-production"  # noqa: S105 - the documented dev default, refused elsewhere
 
 
 class InsecureSettingsError(RuntimeError):
@@ -42,6 +42,8 @@ class CommonSettings(BaseSettings):
     relay_enabled: bool = True
     relay_batch_size: int = Field(default=2000, ge=1, le=50_000)
     relay_poll_interval: float = Field(default=1.0, gt=0)
+    # Appended to every consumer group name: a new suffix starts fresh groups (rebuild projections, isolate runs).
+    consumer_group_suffix: str = ""
     consumer_batch_size: int = Field(default=1000, ge=1)
     consumer_max_retries: int = Field(default=3, ge=0, le=10)
     consumer_retry_backoff: float = Field(default=0.2, ge=0)

@@ -39,15 +39,16 @@ REDACTED = "***"
 
 def redact(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """Copy of ``mapping`` with the values of secret-looking keys replaced (secrets never reach logs)."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if _SECRET_KEY.search(str(key)):
-            out[key] = REDACTED
-        elif isinstance(value, Mapping):
-            out[key] = redact(value)
-        else:
-            out[key] = value
-    return out
+    return {key: REDACTED if _SECRET_KEY.search(str(key)) else _redact_value(value) for key, value in mapping.items()}
+
+
+def _redact_value(value: Any) -> Any:
+    # mappings nested in lists too: {"webhooks": [{"token": ...}]} must not leak
+    if isinstance(value, Mapping):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -114,6 +114,12 @@ def settings_for(database_url: str, kafka_bootstrap: str) -> Callable[..., Any]:
     """``settings_for(SettingsClass, **overrides)``: settings on the test's database and the session broker."""
 
     def build(cls: type[S], **overrides: Any) -> S:
-        return make_settings(cls, database_url, kafka_bootstrap, **overrides)
+        # database_url / kafka_bootstrap may be overridden too (a test's own broker)
+        return make_settings(
+            cls,
+            overrides.pop("database_url", database_url),
+            overrides.pop("kafka_bootstrap", kafka_bootstrap),
+            **overrides,
+        )
 
     return build

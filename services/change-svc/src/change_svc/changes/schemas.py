@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from greenzone_common.contracts.common import Timestamp
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ChangeType = Literal["standard", "normal", "emergency"]
 ChangeState = Literal[
@@ -19,8 +20,8 @@ class ChangeCreate(BaseModel):
     type: ChangeType
     service: str = Field(min_length=1, max_length=200)
     environment: str = Field(min_length=1, max_length=100)
-    planned_start: AwareDatetime | None = None
-    planned_end: AwareDatetime | None = None
+    planned_start: Timestamp | None = None
+    planned_end: Timestamp | None = None
     template_id: str | None = None
     release_id: str | None = None
     commits: list[str] = Field(default_factory=list, max_length=10_000)
@@ -51,7 +52,7 @@ class ApprovalRead(BaseModel):
     by: str
     decision: Literal["approve", "reject"]
     comment: str
-    at: AwareDatetime
+    at: Timestamp
 
 
 class ChangeRead(BaseModel):
@@ -69,12 +70,12 @@ class ChangeRead(BaseModel):
     required_approvals: int
     approvals: list[ApprovalRead]
     auto_approved: bool
-    planned_start: AwareDatetime | None
-    planned_end: AwareDatetime | None
+    planned_start: Timestamp | None
+    planned_end: Timestamp | None
     template_id: str | None
     release_id: str | None
     version: str | None
     commits: list[str]
-    review_due: AwareDatetime | None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    review_due: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
