@@ -42,8 +42,8 @@ def consumer(settings: CommonSettings, *topics: str, group_id: str | None, **ove
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_interval_ms": 300_000,
-        "session_timeout_ms": 30_000,
-        "heartbeat_interval_ms": 3_000,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
     }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)

@@ -32,6 +32,9 @@ class CommonSettings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_transactional_id: str | None = None
     kafka_client_id: str | None = None
+    # Tansu completes a group join after half the session timeout; Kafka's minimum is 6 s by default.
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
 
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwks_url: str | None = None

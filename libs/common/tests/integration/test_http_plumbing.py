@@ -185,9 +185,7 @@ async def test_missing_required_field_is_422(client: httpx.AsyncClient) -> None:
     assert ["body", "service"] in [error["loc"] for error in problem["errors"]]
 
 
-async def test_standard_change_without_template_is_422(
-    client: httpx.AsyncClient, stored: Callable[[], Any]
-) -> None:
+async def test_standard_change_without_template_is_422(client: httpx.AsyncClient, stored: Callable[[], Any]) -> None:
     response = await client.post("/changes", json=new_change(type="standard"), headers=REQUESTER)
 
     problem = assert_problem(response, 422)
@@ -235,6 +233,19 @@ async def test_streamed_body_over_the_limit_is_413_and_stores_nothing(
 
     assert_problem(response, 413)
     assert await stored() == {"changes": 0, "outbox": 0}
+
+
+async def test_body_over_the_limit_does_not_use_up_its_idempotency_key(
+    client: httpx.AsyncClient, stored: Callable[[], Any]
+) -> None:
+    headers = {**REQUESTER, "Idempotency-Key": "create-pool-change-0"}
+
+    too_large = await client.post("/changes", json=new_change(description="x" * MAX_BODY_BYTES), headers=headers)
+    retry = await client.post("/changes", json=new_change(), headers=headers)
+
+    assert_problem(too_large, 413)
+    assert retry.status_code == 201, retry.text
+    assert await stored() == {"changes": 1, "outbox": 1}
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------------------------
@@ -295,9 +306,7 @@ async def test_readyz_is_200_when_database_and_broker_are_reachable(client: http
     assert response.json()["checks"] == {"database": True, "broker": True}
 
 
-async def test_readyz_is_503_once_the_broker_is_gone(
-    settings_for: Callable[..., Settings], own_broker: Tansu
-) -> None:
+async def test_readyz_is_503_once_the_broker_is_gone(settings_for: Callable[..., Settings], own_broker: Tansu) -> None:
     app = create_app(settings_for(Settings, kafka_bootstrap=own_broker.bootstrap))
     async with running(app) as client:
         assert (await client.get("/readyz")).status_code == 200

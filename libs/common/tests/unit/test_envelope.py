@@ -106,7 +106,7 @@ def test_specversion_0_3_is_malformed() -> None:
     key, value, headers = encoded()
     headers = [(name, b"0.3" if name == "ce_specversion" else val) for name, val in headers]
 
-    with pytest.raises(MalformedEvent, match="specversion.*0.3"):
+    with pytest.raises(MalformedEvent, match=r"specversion.*0\.3"):
         received(key, value, headers)
 
 

@@ -61,7 +61,10 @@ def test_a_whole_secret_looking_section_is_redacted_without_looking_inside() -> 
 def test_mappings_inside_lists_are_redacted() -> None:
     event = {"webhooks": [{"url": "https://ci.example.com/hook", "token": "t0k3n"}], "tags": ["a", "b"]}
 
-    assert redact(event) == {"webhooks": [{"url": "https://ci.example.com/hook", "token": REDACTED}], "tags": ["a", "b"]}
+    assert redact(event) == {
+        "webhooks": [{"url": "https://ci.example.com/hook", "token": REDACTED}],
+        "tags": ["a", "b"],
+    }
 
 
 def test_redaction_leaves_the_original_untouched() -> None:

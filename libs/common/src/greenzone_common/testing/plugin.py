@@ -101,6 +101,8 @@ def make_settings(cls: type[S], database_url: str, kafka_bootstrap: str, **overr
         "database_url": database_url,
         "kafka_bootstrap": kafka_bootstrap,
         "relay_poll_interval": 0.2,
+        "kafka_session_timeout_ms": 2000,
+        "kafka_heartbeat_interval_ms": 500,
         "consumer_retry_backoff": 0.01,
         "log_json": True,
         "log_level": "WARNING",
