@@ -65,7 +65,7 @@ CONSUMER_TARGET = 5_000  # events/s
 OUTBOX_COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "data", "headers")
 SCRATCH = "bench_scratch"
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 # --------------------------------------------------------------------------------------------------- infrastructure
@@ -403,6 +403,7 @@ async def bench_consumer(
                     raise TimeoutError(f"consumer applied {runner.stats.applied} of {n} within {timeout:.0f}s")
                 await asyncio.sleep(0.01)
             finished = time.perf_counter()
+        await asyncio.sleep(0.5)  # let the last offset commit finish before cancelling the runner
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     finally:

@@ -1,0 +1,178 @@
+"""The outbox relay against real PostgreSQL and the real broker: one active relay per schema, commit order,
+retention and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from change_svc.config import Settings
+from change_svc.main import SPEC
+from greenzone_common import kafka
+from greenzone_common.contracts import CHANGE_TOPIC, ChangeCreated
+from greenzone_common.envelope import decode
+from greenzone_common.migrations import migrate
+from greenzone_common.outbox import Outbox
+from greenzone_common.plumbing import plumbing_tables
+from greenzone_common.relay import Relay, replay
+from greenzone_common.testing.helpers import eventually
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def settings(settings_for) -> Settings:  # type: ignore[no-untyped-def]
+    s: Settings = settings_for(Settings, relay_batch_size=50, outbox_retention=timedelta(days=7))
+    await migrate(s, SPEC.migrations, SPEC.schema)
+    await kafka.ensure_topics(s, kafka.with_dlqs([CHANGE_TOPIC]))
+    return s
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    p = kafka.producer(settings)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+def created(change_id: str, n: int) -> ChangeCreated:
+    return ChangeCreated(
+        change_id=change_id,
+        number=f"CHG-{n:06d}",
+        title=f"change {n}",
+        type="normal",
+        service="api",
+        environment="production",
+        requested_by="alice",
+        risk={"score": 5, "level": "low", "factors": []},
+        created_at=datetime.now(UTC),
+    )
+
+
+async def write_events(settings: Settings, events: list[ChangeCreated]) -> None:
+    engine = create_async_engine(settings.sqlalchemy_url)
+    outbox = Outbox(plumbing_tables(SPEC.metadata).outbox, source=SPEC.source)
+    async with engine.begin() as conn:
+        await conn.execute(insert(outbox.table), [outbox.row(e) for e in events])
+    await engine.dispose()
+
+
+async def unpublished(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM change.outbox WHERE published_at IS NULL"))
+    finally:
+        await conn.close()
+
+
+async def test_only_one_relay_is_active_and_a_standby_takes_over(
+    settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    first, second = Relay(settings, "change", producer), Relay(settings, "change", producer)
+    t1 = asyncio.create_task(first.run())
+    await eventually(lambda: _true(first.stats.active))
+    t2 = asyncio.create_task(second.run())
+    try:
+        await asyncio.sleep(0.5)
+        assert not second.stats.active, "a second relay must stay on standby while the first holds the lock"
+        t1.cancel()
+        await asyncio.gather(t1, return_exceptions=True)
+        await eventually(lambda: _true(second.stats.active), timeout=10)
+        await write_events(settings, [created(str(uuid.uuid4()), 1)])
+        await eventually(lambda: _true(second.stats.published == 1))
+    finally:
+        t2.cancel()
+        await asyncio.gather(t2, return_exceptions=True)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_relay_publishes_in_outbox_order_with_key_and_envelope(
+    settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    change_id = str(uuid.uuid4())
+    await write_events(settings, [created(change_id, n) for n in range(120)])  # more than one batch of 50
+    relay = Relay(settings, "change", producer)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _zero(settings))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert relay.stats.batches >= 3
+
+    consumer = kafka.consumer(settings, CHANGE_TOPIC, group_id=f"order-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    numbers: list[str] = []
+    try:
+        while len(numbers) < 120:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    if r.key != change_id.encode():
+                        continue
+                    event = decode(
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        key=r.key,
+                        value=r.value,
+                        headers=list(r.headers),
+                    )
+                    assert event.type == ChangeCreated.event_type
+                    assert event.source == "/greenzone/change-svc"
+                    assert event.subject == change_id
+                    numbers.append(event.data["number"])
+    finally:
+        await consumer.stop()
+    assert numbers == [f"CHG-{n:06d}" for n in range(120)], "one aggregate's events arrive in the order written"
+
+
+async def _zero(settings: Settings) -> bool:
+    return await unpublished(settings.asyncpg_dsn) == 0
+
+
+async def test_replay_since_marks_only_newer_events_for_republication(settings: Settings) -> None:
+    await write_events(settings, [created(str(uuid.uuid4()), n) for n in range(3)])
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        await conn.execute(
+            "UPDATE change.outbox SET published_at = now(), created_at = now() - interval '2 days' WHERE seq = "
+            "(SELECT min(seq) FROM change.outbox)"
+        )
+        await conn.execute("UPDATE change.outbox SET published_at = now()")
+    finally:
+        await conn.close()
+    count = await replay(settings.asyncpg_dsn, "change", datetime.now(UTC) - timedelta(days=1))
+    assert count == 2
+    assert await unpublished(settings.asyncpg_dsn) == 2
+
+
+async def test_retention_deletes_only_published_rows_older_than_the_setting(
+    settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    await write_events(settings, [created(str(uuid.uuid4()), n) for n in range(3)])
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        await conn.execute(
+            "UPDATE change.outbox SET published_at = now() - interval '8 days' WHERE seq = (SELECT min(seq) FROM change.outbox)"
+        )
+        await conn.execute(
+            "UPDATE change.outbox SET published_at = now() - interval '1 day' WHERE seq = (SELECT max(seq) FROM change.outbox)"
+        )
+        relay = Relay(settings, "change", producer)
+        await relay._retention(conn)
+        left = await conn.fetch("SELECT published_at IS NULL AS pending FROM change.outbox ORDER BY seq")
+    finally:
+        await conn.close()
+    assert [r["pending"] for r in left] == [True, False], "the 8-day-old published row is gone, the rest kept"
