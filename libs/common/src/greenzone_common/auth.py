@@ -36,7 +36,6 @@ class Authenticator:
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
 
     def verify(self, token: str) -> Principal:
-        options: dict[str, Any] = {"require": ["sub", "exp"]}
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
@@ -50,7 +49,7 @@ class Authenticator:
                 algorithms=algorithms,
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
-                options={**options, "verify_aud": self.settings.jwt_audience is not None},
+                options={"require": ["sub", "exp"], "verify_aud": self.settings.jwt_audience is not None},
             )
         except (jwt.PyJWTError, ValueError) as exc:
             raise Problem(401, f"Invalid bearer token: {exc}", slug="invalid-token", headers=_BEARER) from exc

@@ -122,7 +122,7 @@ async def redrive(settings: CommonSettings, topic: str) -> int:
             futures.append(await producer.send(target, value=r.value, key=r.key, headers=headers))
         await asyncio.gather(*futures)
         # commit only after the broker acknowledged every re-published message
-        positions = {}
+        positions: dict[TopicPartition, int] = {}
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
             positions[tp] = max(positions.get(tp, 0), r.offset + 1)
