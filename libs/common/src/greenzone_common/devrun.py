@@ -37,8 +37,9 @@ def _port_free(port: int) -> bool:
 
 
 class DevStack:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, port_offset: int = 0) -> None:
         self.state_dir = state_dir.resolve()
+        self.port_offset = port_offset
         self.postgres: EmbeddedPostgres | None = None
         self.broker: Tansu | None = None
         self.services: dict[str, subprocess.Popen[bytes]] = {}
@@ -88,8 +89,11 @@ class DevStack:
         for info in topology.SERVICES.values():
             log = self.state_dir / "logs" / f"{info.name}.log"
             self.services[info.name] = start_service(
-                info.module, info.port, {**env, "GREENZONE_SERVICE_NAME": info.name}, log
+                info.module, self.port(info), {**env, "GREENZONE_SERVICE_NAME": info.name}, log
             )
+
+    def port(self, info: topology.ServiceInfo) -> int:
+        return info.port + self.port_offset
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -101,7 +105,7 @@ class DevStack:
                     if proc.poll() is not None:
                         raise RuntimeError(f"{name} exited ({proc.returncode}); see {self.state_dir}/logs/{name}.log")
                     try:
-                        if client.get(f"http://127.0.0.1:{info.port}/readyz").status_code == 200:
+                        if client.get(f"http://127.0.0.1:{self.port(info)}/readyz").status_code == 200:
                             del pending[name]
                     except httpx.HTTPError:
                         pass
@@ -119,20 +123,20 @@ class DevStack:
             self.postgres.stop()
 
 
-def _print_urls() -> None:
+def _print_urls(stack: DevStack) -> None:
     table = Table(title="Greenzone is ready")
     table.add_column("service")
     table.add_column("URL")
     table.add_column("API docs")
     for info in topology.SERVICES.values():
-        base = f"http://127.0.0.1:{info.port}"
+        base = f"http://127.0.0.1:{stack.port(info)}"
         table.add_row(info.name, base, f"{base}/docs")
     console.print(table)
     console.print("A token: .venv/bin/greenzone token --sub alice --role requester   ·   Ctrl-C stops everything")
 
 
-def run(state_dir: Path) -> int:
-    stack = DevStack(state_dir)
+def run(state_dir: Path, port_offset: int = 0) -> int:
+    stack = DevStack(state_dir, port_offset)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -145,7 +149,7 @@ def run(state_dir: Path) -> int:
         stack.start_services()
         stack.wait_ready()
         console.print(f"Ready in {time.monotonic() - started:.1f}s")
-        _print_urls()
+        _print_urls(stack)
         parent = os.getppid()
         while True:
             if os.getppid() != parent:  # whoever started us (make, a terminal) is gone: leave no orphans
