@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
 from greenzone_common import topology
 from greenzone_common.devstack import free_port
 from greenzone_common.testing.helpers import bearer

@@ -24,9 +24,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
+
 from change_svc.config import Settings as ChangeSettings
 from change_svc.main import create_app as create_change_app
-from fastapi import FastAPI
 from greenzone_common import devstack, kafka
 from greenzone_common.contracts import CHANGE_TOPIC, ChangeCreated, dlq_topic
 from greenzone_common.dlq import list_dead_letters, redrive

@@ -133,7 +133,7 @@ def contracts_export(out: Annotated[Path, typer.Option(help="Output folder")] = 
 @dev_app.command("run")
 def dev_run(
     state_dir: Annotated[Path, typer.Option(help="Where embedded PostgreSQL keeps its data")] = Path(".greenzone"),
-    port_offset: Annotated[int, typer.Option(help="Added to the service ports 8001–8004")] = 0,
+    port_offset: Annotated[int, typer.Option(help="Added to the service ports 8001-8004")] = 0,
 ) -> None:
     """Start PostgreSQL and the broker (unless configured), migrate, start the four services; Ctrl-C stops all."""
     from greenzone_common.devrun import run

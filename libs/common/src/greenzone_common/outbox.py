@@ -37,6 +37,30 @@ class Outbox:
             "headers": trace,
         }
 
+    async def add_cloudevent(
+        self, session: AsyncSession, *, topic: str, type: str, subject: str, data: dict[str, Any]
+    ) -> uuid.UUID:
+        """Stage an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``)."""
+        trace: dict[str, str] = {}
+        propagate.inject(trace)
+        event_id = uuid.uuid4()
+        context = data.get("context")
+        if isinstance(context, dict) and context.get("id"):
+            event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/{context['id']}")
+        row = {
+            "id": event_id,
+            "topic": topic,
+            "key": subject,
+            "type": type,
+            "source": self.source,
+            "subject": subject,
+            "time": datetime.now(UTC),
+            "data": data,
+            "headers": trace,
+        }
+        await session.execute(insert(self.table), [row])
+        return event_id
+
     async def add(self, session: AsyncSession, *events: EventData) -> list[uuid.UUID]:
         """Stage ``events`` in the current transaction; returns their CloudEvents ids."""
         rows = [self.row(e) for e in events]

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from change_svc.config import Settings
 from change_svc.main import SPEC
 from greenzone_common import kafka
@@ -21,8 +24,6 @@ from greenzone_common.outbox import Outbox
 from greenzone_common.plumbing import plumbing_tables
 from greenzone_common.relay import Relay, replay
 from greenzone_common.testing.helpers import eventually
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.integration
 
@@ -165,10 +166,12 @@ async def test_retention_deletes_only_published_rows_older_than_the_setting(
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     try:
         await conn.execute(
-            "UPDATE change.outbox SET published_at = now() - interval '8 days' WHERE seq = (SELECT min(seq) FROM change.outbox)"
+            "UPDATE change.outbox SET published_at = now() - interval '8 days' "
+            "WHERE seq = (SELECT min(seq) FROM change.outbox)"
         )
         await conn.execute(
-            "UPDATE change.outbox SET published_at = now() - interval '1 day' WHERE seq = (SELECT max(seq) FROM change.outbox)"
+            "UPDATE change.outbox SET published_at = now() - interval '1 day' "
+            "WHERE seq = (SELECT max(seq) FROM change.outbox)"
         )
         relay = Relay(settings, "change", producer)
         await relay._retention(conn)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from greenzone_common.contracts import CDEVENTS_TOPIC, CHANGE_TOPIC
-from greenzone_common.service import ServiceSpec, create_service_app
 
 from change_svc.changes.routes import router as changes_router
 from change_svc.config import Settings, get_settings
 from change_svc.db import SCHEMA, Base
+from greenzone_common.contracts import CDEVENTS_TOPIC, CHANGE_TOPIC
+from greenzone_common.service import ServiceSpec, create_service_app
 
 SPEC = ServiceSpec(
     name="change-svc",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from change_svc.changes.policy import Risk, RiskFactor, RiskInput, assess_risk, level_for, required_approvals
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

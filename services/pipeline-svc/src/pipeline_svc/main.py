@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+
 from greenzone_common.contracts import CDEVENTS_TOPIC, PIPELINE_TOPIC
 from greenzone_common.service import ServiceSpec, create_service_app
-
 from pipeline_svc.config import Settings, get_settings
 from pipeline_svc.db import SCHEMA, Base
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+
 from greenzone_common.contracts import RELEASE_TOPIC
 from greenzone_common.service import ServiceSpec, create_service_app
-
 from release_svc.config import Settings, get_settings
 from release_svc.db import SCHEMA, Base
 

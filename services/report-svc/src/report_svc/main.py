@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from greenzone_common.contracts import REPORT_TOPIC
-from greenzone_common.service import ServiceSpec, create_service_app
 
 import report_svc.projections.models  # noqa: F401 - registers the tables
+from greenzone_common.contracts import REPORT_TOPIC
+from greenzone_common.service import ServiceSpec, create_service_app
 from report_svc.config import Settings, get_settings
 from report_svc.db import SCHEMA, Base
 from report_svc.projections.handlers import change_subscription

@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
+
+from change_svc.changes import service
+from change_svc.changes.schemas import ChangeCreate, ChangeRead
 from greenzone_common.auth import CurrentUser, Principal, RequireRole
 from greenzone_common.db import unit_of_work
 from greenzone_common.problems import Problem
 from greenzone_common.service import OutboxDep, SessionsDep
-
-from change_svc.changes import service
-from change_svc.changes.schemas import ChangeCreate, ChangeRead
 
 router = APIRouter(tags=["changes"])
 

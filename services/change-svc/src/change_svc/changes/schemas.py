@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from greenzone_common.contracts.common import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from greenzone_common.contracts.common import Timestamp
 
 ChangeType = Literal["standard", "normal", "emergency"]
 ChangeState = Literal[

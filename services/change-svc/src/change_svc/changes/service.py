@@ -6,14 +6,14 @@ import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from greenzone_common.auth import Principal
-from greenzone_common.contracts.change import ChangeCreated
-from greenzone_common.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from change_svc.changes import policy
 from change_svc.changes.models import Change
 from change_svc.changes.schemas import ChangeCreate, ChangeRead
+from greenzone_common.auth import Principal
+from greenzone_common.contracts.change import ChangeCreated
+from greenzone_common.outbox import Outbox
 
 
 class ChangeNotFound(LookupError):

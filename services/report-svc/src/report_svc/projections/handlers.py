@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from greenzone_common.consumer import Subscription
 from greenzone_common.contracts import CHANGE_TOPIC
 from greenzone_common.contracts.base import EventData
 from greenzone_common.contracts.change import ChangeCreated
 from greenzone_common.envelope import ReceivedEvent
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from report_svc.projections.models import ChangeEvent, ChangeView
 
 GROUP = "report-svc.changes"

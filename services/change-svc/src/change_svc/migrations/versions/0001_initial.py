@@ -5,8 +5,9 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from greenzone_common.migrations import create_plumbing, drop_plumbing
 from sqlalchemy.dialects.postgresql import JSONB
+
+from greenzone_common.migrations import create_plumbing, drop_plumbing
 
 revision = "0001"
 down_revision = None

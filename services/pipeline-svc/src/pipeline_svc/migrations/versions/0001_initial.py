@@ -4,6 +4,7 @@ Revision ID: 0001
 """
 
 from alembic import op
+
 from greenzone_common.migrations import create_plumbing, drop_plumbing
 
 revision = "0001"

@@ -5,6 +5,7 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
+
 from greenzone_common.migrations import create_plumbing, drop_plumbing
 
 revision = "0001"
