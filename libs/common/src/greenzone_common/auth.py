@@ -58,7 +58,12 @@ class Authenticator:
             raise Problem(
                 401, "Invalid bearer token: 'roles' must be a list of strings", slug="invalid-token", headers=_BEARER
             )
-        return Principal(sub=str(claims["sub"]), roles=frozenset(roles), teams=frozenset(claims.get("teams", [])))
+        teams = claims.get("teams", [])
+        if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+            raise Problem(
+                401, "Invalid bearer token: 'teams' must be a list of strings", slug="invalid-token", headers=_BEARER
+            )
+        return Principal(sub=str(claims["sub"]), roles=frozenset(roles), teams=frozenset(teams))
 
 
 def issue_dev_token(

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
 from change_svc.config import Settings
 from change_svc.main import create_app
 from greenzone_common.devstack import Tansu

@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from greenzone_common.auth import Authenticator, Principal, RequireRole, issue_dev_token
 from greenzone_common.problems import Problem
 from greenzone_common.settings import DEV_JWT_SECRET, CommonSettings

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+
 from greenzone_common import telemetry
 from greenzone_common.telemetry import REDACTED, redact
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from greenzone_common.settings import DEV_JWT_SECRET, CommonSettings, InsecureSettingsError
 
 REAL_SECRET = "a-real-secret-from-the-vault-0123456789"
