@@ -139,12 +139,7 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         try:
             yield
         finally:
-            for task in rt.tasks:
-                task.cancel()
-            await asyncio.gather(*rt.tasks, return_exceptions=True)
-            await producer.stop()
-            await engine.dispose()
-            log.info("service.stopped", service=spec.name)
+            await _shutdown(spec.name, rt)
 
     app = FastAPI(title=f"Greenzone {spec.name}", description=spec.description, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -160,6 +155,26 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
     app.add_middleware(middleware.BodySizeLimit, max_bytes=settings.max_body_bytes)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
+
+
+SHUTDOWN_STEP_SECONDS = 10.0
+
+
+async def _shutdown(name: str, rt: Runtime) -> None:
+    """Stop the background tasks, the producer and the engine; a step that hangs is logged and left behind, so a
+    stuck dependency cannot keep the process from exiting."""
+    for task in rt.tasks:
+        task.cancel()
+    if rt.tasks:
+        _, pending = await asyncio.wait(rt.tasks, timeout=SHUTDOWN_STEP_SECONDS)
+        if pending:
+            log.warning("service.shutdown_tasks_stuck", tasks=[t.get_name() for t in pending])
+    for step, stop in (("producer", rt.producer.stop), ("engine", rt.engine.dispose)):
+        try:
+            await asyncio.wait_for(stop(), SHUTDOWN_STEP_SECONDS)
+        except TimeoutError:
+            log.warning("service.shutdown_step_stuck", step=step)
+    log.info("service.stopped", service=name)
 
 
 def _engine_of(scope: Any) -> AsyncEngine:
