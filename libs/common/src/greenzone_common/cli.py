@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from greenzone_common import topology
+from greenzone_common import cli_api, topology
 from greenzone_common.auth import ROLES, issue_dev_token
 from greenzone_common.settings import CommonSettings
 
@@ -24,6 +24,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(dev_app, name="dev")
 app.add_typer(contracts_app, name="contracts")
 console = Console()
+cli_api.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
@@ -62,6 +63,7 @@ def token(
 def replay(
     service: Annotated[str, typer.Option(help="The service whose outbox to replay, e.g. change-svc")],
     since: Annotated[str, typer.Option(help="ISO 8601 time, or a duration back from now (2h, 7d)")],
+    wait: Annotated[bool, typer.Option(help="Show progress until the service's relay has re-published them")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-publish the retained events a service wrote since a time (consumers dedupe: always safe)."""
@@ -69,11 +71,34 @@ def replay(
 
     info = topology.service(service)
     start = _parse_time(since)
-    count = asyncio.run(do_replay(_settings().asyncpg_dsn, info.schema, start))
+    dsn = _settings().asyncpg_dsn
+    count = asyncio.run(do_replay(dsn, info.schema, start))
+    if wait and count:
+        asyncio.run(_follow_replay(dsn, info.schema, start, count, quiet=as_json))
     if as_json:
         typer.echo(json.dumps({"service": service, "since": start.isoformat(), "events": count}))
     else:
         console.print(f"{count} event(s) of {service} since {start.isoformat()} queued for re-publication")
+
+
+async def _follow_replay(dsn: str, schema: str, since: datetime, total: int, quiet: bool) -> None:
+    import asyncpg
+    from rich.progress import Progress
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        with Progress(console=console, disable=quiet) as progress:
+            task = progress.add_task(f"re-publishing {schema}", total=total)
+            while True:
+                left = await conn.fetchval(
+                    f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL AND created_at >= $1', since
+                )
+                progress.update(task, completed=total - int(left))
+                if not left:
+                    return
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
 
 
 @dlq_app.command("list")
