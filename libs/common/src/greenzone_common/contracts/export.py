@@ -48,7 +48,7 @@ PRODUCERS: dict[str, tuple[str, ...]] = {
     PIPELINE_TOPIC: ("pipeline-svc",),
     REPORT_TOPIC: ("report-svc",),
     PLATFORM_TOPIC: SERVICES,
-    CDEVENTS_TOPIC: ("pipeline-svc",),
+    CDEVENTS_TOPIC: ("change-svc", "pipeline-svc"),  # ticket.* for change requests; deployments, incidents
 }
 
 # Names in components.schemas and components.messages besides the event payloads (which use the class name).
