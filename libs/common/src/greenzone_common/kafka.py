@@ -13,14 +13,32 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from greenzone_common.contracts.base import dlq_topic
 from greenzone_common.settings import CommonSettings
 
 
-def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
+def connection_options(settings: CommonSettings) -> dict[str, Any]:
+    """Bootstrap, TLS and SASL options shared by producers, consumers and the admin client."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "SCRAM-SHA-512"
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+        )
+    return options
+
+
+def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = {
+        **connection_options(settings),
         "client_id": settings.kafka_client_id or settings.service_name,
         "acks": "all",
         "enable_idempotence": settings.kafka_enable_idempotence,
@@ -36,7 +54,7 @@ def producer(settings: CommonSettings, **overrides: Any) -> AIOKafkaProducer:
 
 def consumer(settings: CommonSettings, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **connection_options(settings),
         "client_id": settings.kafka_client_id or settings.service_name,
         "group_id": group_id,
         "enable_auto_commit": False,
@@ -61,7 +79,9 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the ones created."""
     wanted = sorted(set(topics))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
+    if not settings.kafka_create_topics:
+        return []
+    admin = AIOKafkaAdminClient(**connection_options(settings), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

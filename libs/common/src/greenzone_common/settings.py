@@ -32,6 +32,14 @@ class CommonSettings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_transactional_id: str | None = None
     kafka_client_id: str | None = None
+    # Real clusters: TLS and SASL (Strimzi's KafkaUser with SCRAM-SHA-512 on its tls listener, say).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    # Off where topics are managed elsewhere (Strimzi KafkaTopic resources).
+    kafka_create_topics: bool = True
     # Tansu completes a group join after half the session timeout; Kafka's minimum is 6 s by default.
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
