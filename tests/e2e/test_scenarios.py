@@ -269,12 +269,8 @@ def test_evidence_based_approval(api: Client) -> None:
     )
     api.ok("pipeline-svc", "POST", f"/evidence/sarif?service={service}&version={version}", CI, json=sarif)
 
-    change = api.ok(
-        "change-svc",
-        "POST",
-        "/changes",
-        REQUESTER,
-        json={
+    def draft() -> dict[str, Any]:
+        body = {
             "title": "Small tweak",
             "type": "normal",
             "service": service,
@@ -283,20 +279,17 @@ def test_evidence_based_approval(api: Client) -> None:
             "commits": ["c" * 40],
             "planned_start": iso(datetime.now(UTC) + timedelta(hours=1)),
             "planned_end": iso(datetime.now(UTC) + timedelta(hours=2)),
-        },
-    )
+        }
+        return dict(api.ok("change-svc", "POST", "/changes", REQUESTER, json=body))
 
-    def auto_approved() -> dict[str, Any] | None:
-        # evidence reaches change-svc through Kafka; submit once it has arrived (a draft can be resubmitted? no:
-        # so wait on the risk factors first)
-        fresh = api.change(change["id"])
-        return fresh if not any(f["code"] == "NO_TEST_EVIDENCE" for f in fresh["risk"]["factors"]) else None
+    def evidence_known(change: dict[str, Any]) -> bool:
+        return not any(f["code"] == "NO_TEST_EVIDENCE" for f in change["risk"]["factors"])
 
-    time.sleep(3)
+    # the evidence reaches change-svc through Kafka: a new draft's risk shows when it has
+    change = wait_for(lambda: (c := draft()) if evidence_known(c) else None, what="evidence known to change-svc")
     submitted = api.ok("change-svc", "POST", f"/changes/{change['id']}/submit", REQUESTER)
     assert submitted["state"] == "approved" and submitted["auto_approved"] is True, submitted
     assert submitted["approvals"], "the policy's reasons are recorded as its approval"
-    assert auto_approved is not None
 
 
 def test_freeze_then_emergency_then_quality_gate(api: Client) -> None:
