@@ -286,7 +286,11 @@ def test_evidence_based_approval(api: Client) -> None:
         return not any(f["code"] == "NO_TEST_EVIDENCE" for f in change["risk"]["factors"])
 
     # the evidence reaches change-svc through Kafka: a new draft's risk shows when it has
-    change = wait_for(lambda: (c := draft()) if evidence_known(c) else None, what="evidence known to change-svc")
+    def draft_once_evidence_known() -> dict[str, Any] | None:
+        change = draft()
+        return change if evidence_known(change) else None
+
+    change = wait_for(draft_once_evidence_known, what="evidence known to change-svc")
     submitted = api.ok("change-svc", "POST", f"/changes/{change['id']}/submit", REQUESTER)
     assert submitted["state"] == "approved" and submitted["auto_approved"] is True, submitted
     assert submitted["approvals"], "the policy's reasons are recorded as its approval"
