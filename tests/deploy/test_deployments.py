@@ -4,7 +4,13 @@ PodDisruptionBudget."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from k8s_render import Rendered, containers, pod_spec, split_image
+
+
+def secret_name(env: dict[str, Any]) -> str | None:
+    return env.get("valueFrom", {}).get("secretKeyRef", {}).get("name")
 
 
 def test_each_service_has_its_objects(rendered: Rendered, services: list) -> None:
@@ -57,6 +63,10 @@ def test_migrations_run_before_the_new_version_serves(rendered: Rendered, servic
         assert "migrate(get_settings(), SPEC.migrations, SPEC.schema)" in program
         (app,) = spec["containers"]
         assert migrate["image"] == app["image"]
-        assert migrate["envFrom"] == app["envFrom"] and migrate["env"] == app["env"]
+        # The same settings as the app, less the Kafka credential: migrations only open the database.
+        kafka_users = {u["metadata"]["name"] for u in rendered.of_kind("KafkaUser")}
+        app_env = [e for e in app["env"] if secret_name(e) not in kafka_users]
+        assert len(app_env) < len(app["env"]), "the app reads its KafkaUser's password"
+        assert migrate["envFrom"] == app["envFrom"] and migrate["env"] == app_env
         strategy = rendered.get("Deployment", service.name)["spec"]["strategy"]["rollingUpdate"]
         assert strategy["maxUnavailable"] == 0, "zero-downtime rollouts"

@@ -1,5 +1,6 @@
-"""Kafka matches the event contract: a KafkaTopic for every topic (and its dead-letter topic), and per service a
-KafkaUser allowed to write exactly its own topics and to read what it consumes."""
+"""Kafka matches the event contract: a KafkaTopic for every topic (and its dead-letter topic), per service a
+KafkaUser allowed to write exactly its own topics and to read what it consumes, and an operators' KafkaUser that
+may list and re-drive dead letters and nothing else."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from unittest.mock import MagicMock
 from k8s_render import Rendered
 
 from greenzone_common.contracts import CDEVENTS_TOPIC, PLATFORM_TOPIC, dlq_topic, registry
+from greenzone_common.dlq import REDRIVE_GROUP
+
+#: The KafkaUser people run the dead-letter commands as (deploy/k8s/base/kafka/ops-user.yaml).
+OPS_USER = "greenzone-ops"
 
 
 def topic_name(topic: dict[str, Any]) -> str:
@@ -97,3 +102,26 @@ def test_autoscaling_stays_within_consumer_parallelism(rendered: Rendered, servi
     for service in services:
         hpa = rendered.get("HorizontalPodAutoscaler", service.name)
         assert hpa["spec"]["maxReplicas"] <= min(partitions[t] for t in main_topics), "idle consumers"
+
+
+def test_the_ops_user_redrives_dead_letters_only(rendered: Rendered, services: list) -> None:
+    # `greenzone dlq list|redrive` run as greenzone-ops (docs/operations.md): no service's KafkaUser may read the
+    # dead letters or write the topics it consumes, and Kafka has no anonymous access.
+    user = rendered.get("KafkaUser", OPS_USER)
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    topics = contract_topics(services)
+    dlqs = {dlq_topic(t) for t in topics}
+    for topic in topics:
+        assert allowed(rendered, OPS_USER, "Read", "topic", dlq_topic(topic)), f"cannot list {dlq_topic(topic)}"
+        assert allowed(rendered, OPS_USER, "Write", "topic", topic), f"cannot re-drive to {topic}"
+    assert allowed(rendered, OPS_USER, "Read", "group", REDRIVE_GROUP)
+    by_operation: dict[str, set[str]] = {"Read": set(), "Write": set()}
+    for acl in acls(rendered, OPS_USER):
+        resource = acl["resource"]
+        assert resource["patternType"] == "literal" and acl.get("type", "allow") == "allow"
+        assert "All" not in acl["operations"]
+        assert resource["type"] in {"topic", "group"}
+        for operation in by_operation.keys() & set(acl["operations"]):
+            by_operation[operation].add(f"{resource['type']}:{resource['name']}")
+    assert by_operation["Read"] == {f"topic:{t}" for t in dlqs} | {f"group:{REDRIVE_GROUP}"}
+    assert by_operation["Write"] == {f"topic:{t}" for t in topics}

@@ -31,12 +31,19 @@ def egress_to(policy: dict[str, Any], labels: dict[str, str], port: int) -> bool
     return False
 
 
+def reaches(peer: dict[str, Any], labels: dict[str, str]) -> bool:
+    return "podSelector" in peer and "namespaceSelector" not in peer and selects(peer["podSelector"], labels)
+
+
 def test_each_service_has_its_own_policy(rendered: Rendered, services: list) -> None:
     (kafka,) = rendered.of_kind("Kafka")
     (postgres,) = rendered.of_kind("Cluster")
     broker = {"strimzi.io/cluster": kafka["metadata"]["name"], "strimzi.io/broker-role": "true"}
     database = {"cnpg.io/cluster": postgres["metadata"]["name"]}
-    plain_port = next(x["port"] for x in kafka["spec"]["kafka"]["listeners"] if x["name"] == "plain")
+    # The port the services connect to (GREENZONE_KAFKA_BOOTSTRAP, the `tls` listener).
+    bootstrap = rendered.configmap("greenzone-common")["data"]["GREENZONE_KAFKA_BOOTSTRAP"]
+    kafka_port = int(bootstrap.rpartition(":")[2])
+    assert kafka_port in {x["port"] for x in kafka["spec"]["kafka"]["listeners"]}
     for service in services:
         labels = pod_labels(rendered, service.name)
         (policy,) = policies_for(rendered, labels)
@@ -49,7 +56,9 @@ def test_each_service_has_its_own_policy(rendered: Rendered, services: list) -> 
         for rule in policy["spec"]["ingress"]:
             assert {p["port"] for p in rule["ports"]} <= container_ports, "ingress to the API port only"
         assert egress_to(policy, database, 5432), f"{service.name} must reach PostgreSQL"
-        assert egress_to(policy, broker, plain_port), f"{service.name} must reach Kafka"
+        assert egress_to(policy, broker, kafka_port), f"{service.name} must reach Kafka"
+        to_brokers = [r for r in policy["spec"]["egress"] if any(reaches(p, broker) for p in r.get("to", []))]
+        assert {x["port"] for r in to_brokers for x in r["ports"]} == {kafka_port}, "no other listener"
         for other in services:
             if other.name != service.name:
                 assert not egress_to(policy, pod_labels(rendered, other.name), 8000), "services talk via Kafka"
