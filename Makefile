@@ -37,8 +37,8 @@ migrate: install  ## run every service's migrations against GREENZONE_DATABASE_U
 contracts: install  ## write docs/asyncapi.yaml and docs/schemas/ from the event registry
 	$(VENV)/bin/greenzone contracts export --out docs
 
-bench: install  ## benchmarks; each prints a table
-	$(PY) bench/bench_messaging.py
+bench: install  ## benchmarks; each prints a table (BENCH=bench/bench_change.py for one)
+	@set -e; for b in $(or $(BENCH),$(wildcard bench/bench_*.py)); do echo "== $$b"; $(PY) $$b; done
 
 clean:
 	rm -rf $(VENV) .greenzone
