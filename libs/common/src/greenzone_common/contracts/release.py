@@ -65,6 +65,16 @@ class WindowDefined(EventData):
     defined_at: Timestamp
 
 
+@event("dev.greenzone.window.removed.v1", topic=RELEASE_TOPIC, key="window_id")
+class WindowRemoved(EventData):
+    """A deployment window was removed; its environment is open at all times once it has no window left."""
+
+    window_id: Id
+    environment: Id
+    removed_by: str | None = None
+    removed_at: Timestamp
+
+
 @event("dev.greenzone.freeze.scheduled.v1", topic=RELEASE_TOPIC, key="freeze_id")
 class FreezeScheduled(EventData):
     """A freeze (blackout period) was scheduled."""
@@ -154,6 +164,9 @@ class ReleaseDeployed(ReleaseEventData):
     outcome: DeploymentOutcome
     commit: str | None = None
     deployment_id: str | None = None
+    deployment_ids: list[str] = Field(default=[], description="One deployment per service of the release.")
+    production: bool = Field(default=False, description="Whether the environment is a production one.")
+    source: str = Field(default="release-svc", description="release-svc, or the tool whose deployment matched.")
     decision_id: str | None = None
     deployed_by: str | None = None
     deployed_at: Timestamp
@@ -212,5 +225,14 @@ class GateEvaluated(EventData):
     change_id: str | None = Field(
         default=None, description="The change that allowed it, or the draft change created for a denial."
     )
+    change_auto_created: bool = Field(
+        default=False,
+        description=(
+            "True when change_id is new: the deployment was denied on a protected environment with no change, "
+            "and change-svc should create a draft normal change with this id (service, environment, version, "
+            "commit and requested_by from this event)."
+        ),
+    )
+    protected: bool = Field(default=False, description="Whether the environment is protected.")
     requested_by: str | None = None
     evaluated_at: Timestamp

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from greenzone_common.auth import Principal, current_principal
+from greenzone_common.outbox import Outbox
+from greenzone_common.problems import Problem
+from greenzone_common.service import Runtime
+from release_svc.config import Settings
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+SettingsDep = Annotated[Settings, Depends(settings)]
+
+
+# The gate is the hot path: FastAPI runs a plain ``def`` dependency in a worker thread, so its dependencies are
+# ``async def`` here (same behaviour as greenzone_common's SessionsDep / OutboxDep / RequireRole, no thread hop).
+
+
+async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.sessions
+
+
+async def _outbox(request: Request) -> Outbox:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.outbox
+
+
+GATE_ROLES = ("pipeline", "release_manager", "admin")
+
+
+async def _gate_caller(request: Request) -> Principal:
+    principal = current_principal(request)
+    if not principal.has_any(*GATE_ROLES):
+        raise Problem(403, f"This action needs one of the roles: {', '.join(GATE_ROLES)}", slug="forbidden")
+    return principal
+
+
+FastSessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+FastOutboxDep = Annotated[Outbox, Depends(_outbox)]
+FastGateCaller = Annotated[Principal, Depends(_gate_caller)]

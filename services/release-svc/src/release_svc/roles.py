@@ -1,0 +1,11 @@
+"""Who may do what (API.md): release managers and admins own the catalogue, environments, windows, freezes and
+releases; pipelines, release managers and admins may ask the gate (``deps.FastGateCaller``); every authenticated
+role may read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from greenzone_common.auth import Principal, RequireRole
+
+ReleaseManager = Annotated[Principal, RequireRole("release_manager", "admin")]
