@@ -25,6 +25,9 @@ TYPE_VERSIONS: dict[str, str] = {
     "incident.resolved": "0.3.0",
 }
 
+#: v0.5.1 subjects carry no ``type`` (their schemas forbid extra properties), except ``ticket.closed``'s.
+SUBJECT_TYPE_ALLOWED = frozenset({"ticket.closed"})
+
 
 def type_string(name: str) -> str:
     """``service.deployed`` → ``dev.cdevents.service.deployed.0.3.0``."""
@@ -47,6 +50,10 @@ def build(
     event_id: str | None = None,
 ) -> dict[str, Any]:
     """A CDEvent of type ``name`` (e.g. ``ticket.created``); ``content`` is the subject's content."""
+    subject: dict[str, Any] = {"id": subject_id, "source": subject_source or source}
+    if name in SUBJECT_TYPE_ALLOWED:
+        subject["type"] = name.split(".")[0]
+    subject["content"] = {k: v for k, v in content.items() if v is not None}
     return {
         "context": {
             "specversion": SPEC_VERSION,
@@ -55,10 +62,5 @@ def build(
             "type": type_string(name),
             "timestamp": _time(at),
         },
-        "subject": {
-            "id": subject_id,
-            "source": subject_source or source,
-            "type": name.split(".")[0],
-            "content": {k: v for k, v in content.items() if v is not None},
-        },
+        "subject": subject,
     }

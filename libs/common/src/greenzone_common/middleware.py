@@ -129,7 +129,9 @@ class Idempotency:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         key_raw = headers.get(b"idempotency-key")
-        if scope["type"] != "http" or scope["method"] not in MUTATING or not key_raw:
+        # Only authenticated callers get idempotency: a webhook (signed, no bearer token) must be verified by its
+        # route before anything of it is stored, and it dedupes on its delivery id instead.
+        if scope["type"] != "http" or scope["method"] not in MUTATING or not key_raw or b"authorization" not in headers:
             await self.app(scope, receive, send)
             return
         key = key_raw.decode("latin-1").strip()

@@ -39,6 +39,8 @@ class PipelineRunFinished(EventData):
     version: str | None = None
     url: str | None = None
     source: str
+    duration_s: float | None = Field(default=None, ge=0, description="Running time in seconds, where known.")
+    queue_s: float | None = Field(default=None, ge=0, description="Time queued before running, where known.")
 
 
 @event("dev.greenzone.pipeline.tests.reported.v1", topic=PIPELINE_TOPIC, key="service")

@@ -1,0 +1,744 @@
+"""Recording facts: one bulk upsert per table, the domain events of what is new on ``greenzone.pipeline``, and the
+standard CDEvents on ``greenzone.cdevents`` for deployments, rollbacks and incidents that did not come as CDEvents.
+Everything in the caller's transaction (the route commits): a fact and its events are stored together or not at all.
+
+Idempotent: a fact already recorded (same identity in its source) adds no row and no event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from greenzone_common import cdevents
+from greenzone_common.contracts import CDEVENTS_TOPIC
+from greenzone_common.contracts.base import EventData
+from greenzone_common.contracts.common import Commit, FindingsBySeverity, TestCounts
+from greenzone_common.contracts.pipeline import (
+    ArtifactPublished,
+    CodeChangeMerged,
+    CommitsPushed,
+    DeploymentObserved,
+    IncidentDetected,
+    IncidentResolved,
+    PipelineRunFinished,
+    RollbackObserved,
+    ScanReported,
+    TestsReported,
+)
+from greenzone_common.outbox import Outbox
+from pipeline_svc.catalogue.models import CatalogueKey
+from pipeline_svc.facts import policy
+from pipeline_svc.facts.models import (
+    Artifact,
+    Deployment,
+    Evidence,
+    Incident,
+    MergedChange,
+    Push,
+    Rollback,
+    Run,
+)
+from pipeline_svc.intake.models import RawEvent
+from pipeline_svc.sources.facts import (
+    ArtifactFact,
+    ChangeOpenedFact,
+    DeploymentFact,
+    Fact,
+    IncidentFact,
+    MergeFact,
+    PushFact,
+    RollbackFact,
+    RunFact,
+    ScanFact,
+    ServiceRef,
+    TestsFact,
+)
+
+SERVICE_SOURCE = "/greenzone/pipeline-svc"
+#: Sources whose deployments, rollbacks and incidents are re-told as standard CDEvents (CDEvents ones already are).
+RETOLD_AS_CDEVENTS = {"github", "gitlab", "tekton", "api"}
+_NS = uuid.UUID("6f1c9a52-3b8e-4c1d-9a57-2f6b3e0d8c41")
+
+
+@dataclass
+class Recorded:
+    """What one call recorded: the facts that were new, and the events staged for them."""
+
+    new: int = 0
+    events: list[EventData] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sourced:
+    fact: Fact
+    raw_event_id: uuid.UUID | None
+
+
+async def catalogue_lookup(session: AsyncSession, refs: Iterable[ServiceRef]) -> tuple[dict[str, str], dict[str, str]]:
+    repos = {r.repository.lower() for r in refs if r.repository}
+    arts = {r.artifact.lower() for r in refs if r.artifact}
+    if not repos and not arts:
+        return {}, {}
+    k = CatalogueKey
+    rows = await session.execute(
+        select(k.kind, k.key, k.service).where(
+            or_(
+                (k.kind == "repository") & k.key.in_(repos or {""}),
+                (k.kind == "artifact") & k.key.in_(arts or {""}),
+            )
+        )
+    )
+    repositories: dict[str, str] = {}
+    artifacts: dict[str, str] = {}
+    for kind, key, service in rows:
+        (repositories if kind == "repository" else artifacts)[key] = service
+    return repositories, artifacts
+
+
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+DEPLOYMENTS: Table = Deployment.__table__  # type: ignore[assignment]
+ROLLBACKS: Table = Rollback.__table__  # type: ignore[assignment]
+PUSHES: Table = Push.__table__  # type: ignore[assignment]
+MERGED: Table = MergedChange.__table__  # type: ignore[assignment]
+EVIDENCE: Table = Evidence.__table__  # type: ignore[assignment]
+ARTIFACTS: Table = Artifact.__table__  # type: ignore[assignment]
+
+
+async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> Sequence[Row[Any]]:
+    """Insert ``rows`` (one executemany, compiled once), skipping those already recorded; the new ones back."""
+    stmt = pg_insert(table).on_conflict_do_nothing().returning(*table.c)
+    return (await session.execute(stmt, rows)).all()
+
+
+def fact_id(*parts: object) -> uuid.UUID:
+    return uuid.uuid5(_NS, "\x1f".join(str(p) for p in parts))
+
+
+async def record(session: AsyncSession, outbox: Outbox, facts: Sequence[Sourced]) -> Recorded:
+    result = Recorded()
+    if not facts:
+        return result
+    repositories, artifacts = await catalogue_lookup(session, (s.fact.ref for s in facts))
+
+    def service_of(ref: ServiceRef) -> str:
+        return policy.resolve_service(ref, repositories, artifacts)
+
+    by_type: dict[type, list[Sourced]] = {}
+    for s in facts:
+        by_type.setdefault(type(s.fact), []).append(s)
+    events: list[EventData] = []
+    cloud: list[tuple[str, str, dict[str, Any]]] = []  # (type, subject, cdevent)
+    if RunFact in by_type:
+        events += await _runs(session, by_type[RunFact], service_of)
+    if DeploymentFact in by_type:
+        events += await _deployments(session, by_type[DeploymentFact], service_of, cloud)
+    if RollbackFact in by_type:
+        events += await _rollbacks(session, by_type[RollbackFact], service_of, cloud)
+    if PushFact in by_type:
+        events += await _pushes(session, by_type[PushFact], service_of)
+    if MergeFact in by_type:
+        events += await _merges(session, by_type[MergeFact], service_of)
+    if ChangeOpenedFact in by_type:
+        events += await _changes_opened(session, by_type[ChangeOpenedFact])
+    if TestsFact in by_type or ScanFact in by_type:
+        events += await _evidence(session, by_type.get(TestsFact, []) + by_type.get(ScanFact, []), service_of)
+    if ArtifactFact in by_type:
+        events += await _artifacts(session, by_type[ArtifactFact], service_of)
+    if IncidentFact in by_type:
+        for s in by_type[IncidentFact]:
+            incident, staged = await apply_incident(session, s, service_of(s.fact.ref), cloud)  # type: ignore[arg-type]
+            events += staged
+            if incident is not None:
+                result.incidents.append(incident)
+    if events:
+        await outbox.add(session, *events)
+    for type_name, subject, data in cloud:
+        await outbox.add_cloudevent(session, topic=CDEVENTS_TOPIC, type=type_name, subject=subject, data=data)
+    result.events = events
+    result.new = len(events)
+    return result
+
+
+def _final_first(items: list[Sourced]) -> list[Sourced]:
+    """One fact per run key (a batch may hold a run's start and end): the completed report wins, else the last."""
+    chosen: dict[tuple[str, str, str], Sourced] = {}
+    for s in items:
+        f: RunFact = s.fact  # type: ignore[assignment]
+        key = (f.source, f.kind, f.run_key)
+        previous = chosen.get(key)
+        if previous is None or f.status == "completed" or previous.fact.status != "completed":  # type: ignore[union-attr]
+            chosen[key] = s
+    return list(chosen.values())
+
+
+async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+    rows = []
+    for s in _final_first(items):
+        f: RunFact = s.fact  # type: ignore[assignment]
+        rows.append(
+            {
+                "id": fact_id("run", f.source, f.kind, f.run_key),
+                "source": f.source,
+                "kind": f.kind,
+                "run_key": f.run_key,
+                "service": service_of(f.ref),
+                "pipeline": f.pipeline,
+                "status": f.status,
+                "outcome": f.outcome,
+                "queued_at": f.queued_at,
+                "started_at": f.started_at,
+                "finished_at": f.finished_at,
+                "duration_s": f.duration_s,
+                "queue_s": f.queue_s,
+                "repository": f.repository,
+                "branch": f.branch,
+                "commit": f.commit,
+                "version": f.version,
+                "url": f.url,
+                "raw_event_id": s.raw_event_id,
+            }
+        )
+    insert = pg_insert(RUNS)
+    ex = insert.excluded
+    t = RUNS.c
+    # a completed run never goes back to running (deliveries arrive out of order); known values are kept
+    stmt = insert.on_conflict_do_update(
+        index_elements=[t.source, t.kind, t.run_key],
+        set_={
+            "status": ex.status,
+            "outcome": ex.outcome,
+            "service": ex.service,
+            "queued_at": func.coalesce(t.queued_at, ex.queued_at),
+            "started_at": func.coalesce(ex.started_at, t.started_at),
+            "finished_at": func.coalesce(ex.finished_at, t.finished_at),
+            "duration_s": func.coalesce(ex.duration_s, t.duration_s),
+            "queue_s": func.coalesce(ex.queue_s, t.queue_s),
+            "commit": func.coalesce(ex.commit, t.commit),
+            "branch": func.coalesce(ex.branch, t.branch),
+            "version": func.coalesce(ex.version, t.version),
+            "url": func.coalesce(ex.url, t.url),
+            "raw_event_id": ex.raw_event_id,
+            "updated_at": func.now(),
+        },
+        where=t.status != "completed",
+    ).returning(*RUNS.c)
+    changed = (await session.execute(stmt, rows)).all()
+    events: list[EventData] = []
+    for run in changed:
+        if run.kind != "pipeline" or run.status != "completed" or run.finished_at is None:
+            continue
+        events.append(
+            PipelineRunFinished(
+                service=run.service,
+                pipeline=run.pipeline,
+                run_id=run.run_key,
+                outcome=run.outcome if run.outcome in ("success", "failure", "cancel", "error") else "error",  # type: ignore[arg-type]
+                queued_at=run.queued_at,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                repository=run.repository,
+                branch=run.branch,
+                commit=run.commit,
+                version=run.version,
+                url=run.url,
+                source=run.source,
+                duration_s=run.duration_s,
+                queue_s=run.queue_s,
+            )
+        )
+    return events
+
+
+def _purl(service: str, version: str | None, commit: str | None) -> str:
+    tail = version or commit
+    return f"pkg:generic/{service}@{tail}" if tail else f"pkg:generic/{service}"
+
+
+def _cdevent_id(*parts: object) -> str:
+    return str(fact_id("cdevent", *parts))
+
+
+async def _deployments(
+    session: AsyncSession, items: list[Sourced], service_of: Any, cloud: list[tuple[str, str, dict[str, Any]]]
+) -> list[EventData]:
+    rows = []
+    for s in items:
+        f: DeploymentFact = s.fact  # type: ignore[assignment]
+        rows.append(
+            {
+                "id": fact_id("deployment", f.source, f.source_id, f.outcome),
+                "service": service_of(f.ref),
+                "environment": f.environment,
+                "version": f.version,
+                "commit": f.commit,
+                "outcome": f.outcome,
+                "at": f.at,
+                "source": f.source,
+                "source_id": f.source_id,
+                "change_id": f.change_id,
+                "url": f.url,
+                "raw_event_id": s.raw_event_id,
+            }
+        )
+    new = await _insert_new(session, DEPLOYMENTS, rows)
+    events: list[EventData] = []
+    for d in new:
+        events.append(
+            DeploymentObserved(
+                service=d.service,
+                environment=d.environment,
+                version=d.version,
+                commit=d.commit,
+                outcome=d.outcome,  # type: ignore[arg-type]
+                at=d.at,
+                source=d.source,
+                source_id=d.source_id,
+                change_id=d.change_id,
+                url=d.url,
+            )
+        )
+        if d.source in RETOLD_AS_CDEVENTS and d.outcome == "success":
+            cloud.append(
+                (
+                    cdevents.type_string("service.deployed"),
+                    d.source_id,
+                    cdevents.build(
+                        "service.deployed",
+                        source=SERVICE_SOURCE,
+                        subject_id=d.source_id,
+                        subject_source=f"{SERVICE_SOURCE}/{d.source}",
+                        content={
+                            "environment": {"id": d.environment},
+                            "artifactId": _purl(d.service, d.version, d.commit),
+                        },
+                        at=d.at,
+                        event_id=_cdevent_id("service.deployed", d.source, d.source_id),
+                    ),
+                )
+            )
+    return events
+
+
+async def _rollbacks(
+    session: AsyncSession, items: list[Sourced], service_of: Any, cloud: list[tuple[str, str, dict[str, Any]]]
+) -> list[EventData]:
+    rows = []
+    for s in items:
+        f: RollbackFact = s.fact  # type: ignore[assignment]
+        rows.append(
+            {
+                "id": fact_id("rollback", f.source, f.source_id),
+                "service": service_of(f.ref),
+                "environment": f.environment,
+                "version": f.version,
+                "commit": f.commit,
+                "at": f.at,
+                "source": f.source,
+                "source_id": f.source_id,
+                "raw_event_id": s.raw_event_id,
+            }
+        )
+    new = await _insert_new(session, ROLLBACKS, rows)
+    events: list[EventData] = []
+    for r in new:
+        await _mark_rolled_back(session, r)
+        events.append(
+            RollbackObserved(
+                service=r.service,
+                environment=r.environment,
+                version=r.version,
+                commit=r.commit,
+                at=r.at,
+                source=r.source,
+                source_id=r.source_id,
+            )
+        )
+        if r.source in RETOLD_AS_CDEVENTS:
+            cloud.append(
+                (
+                    cdevents.type_string("service.rolledback"),
+                    r.source_id,
+                    cdevents.build(
+                        "service.rolledback",
+                        source=SERVICE_SOURCE,
+                        subject_id=r.source_id,
+                        subject_source=f"{SERVICE_SOURCE}/{r.source}",
+                        content={
+                            "environment": {"id": r.environment},
+                            "artifactId": _purl(r.service, r.version, r.commit),
+                        },
+                        at=r.at,
+                        event_id=_cdevent_id("service.rolledback", r.source, r.source_id),
+                    ),
+                )
+            )
+    return events
+
+
+async def _mark_rolled_back(session: AsyncSession, r: Any) -> None:
+    """The latest successful deployment of the service and environment at or before the rollback was rolled back."""
+    d = Deployment
+    latest = (
+        select(d.id)
+        .where(d.service == r.service, d.environment == r.environment, d.outcome == "success", d.at <= r.at)
+        .order_by(d.at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    await session.execute(update(d).where(d.id == latest).values(rolled_back=True))
+
+
+async def _pushes(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+    rows = []
+    for s in items:
+        f: PushFact = s.fact  # type: ignore[assignment]
+        rows.append(
+            {
+                "id": fact_id("push", f.source, f.source_id),
+                "service": service_of(f.ref),
+                "repository": f.repository,
+                "branch": f.branch,
+                "default_branch": f.default_branch,
+                "on_default_branch": f.default_branch is not None and f.branch == f.default_branch,
+                "pushed_at": f.pushed_at,
+                "commits": [
+                    {
+                        "sha": c.sha,
+                        "timestamp": c.timestamp.isoformat(),
+                        "message": c.message,
+                        "author": c.author,
+                        "url": c.url,
+                    }
+                    for c in f.commits
+                ],
+                "source": f.source,
+                "source_id": f.source_id,
+                "raw_event_id": s.raw_event_id,
+            }
+        )
+    new = await _insert_new(session, PUSHES, rows)
+    return [
+        CommitsPushed(
+            service=p.service,
+            repository=p.repository,
+            branch=p.branch,
+            default_branch=p.default_branch,
+            commits=[Commit.model_validate(c) for c in p.commits],
+            pushed_at=p.pushed_at,
+            source=p.source,
+        )
+        for p in new
+    ]
+
+
+async def _merges(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+    rows = []
+    for s in items:
+        f: MergeFact = s.fact  # type: ignore[assignment]
+        started = f.started_at
+        if f.created_subject is not None:
+            started = await change_created_at(session, f.created_subject) or f.merged_at
+        rows.append(
+            {
+                "id": fact_id("merge", f.source, f.repository, f.change_id),
+                "service": service_of(f.ref),
+                "repository": f.repository,
+                "change_id": f.change_id,
+                "number": f.number,
+                "title": f.title,
+                "started_at": started,
+                "merged_at": f.merged_at,
+                "commit": f.commit,
+                "url": f.url,
+                "source": f.source,
+                "raw_event_id": s.raw_event_id,
+            }
+        )
+    return [
+        CodeChangeMerged(
+            service=m.service,
+            repository=m.repository,
+            change_id=m.change_id,
+            number=m.number,
+            title=m.title,
+            started_at=m.started_at,
+            merged_at=m.merged_at,
+            commit=m.commit,
+            url=m.url,
+            source=m.source,
+        )
+        for m in await _insert_new(session, MERGED, rows)
+    ]
+
+
+async def _changes_opened(session: AsyncSession, items: list[Sourced]) -> list[EventData]:
+    """A ``change.created`` that arrives after its ``change.merged``: the merge's start moves back to it, and the
+    merge is announced again with the corrected start (same source and change id: consumers upsert on them), so
+    lead time does not depend on the order events arrived in."""
+    events: list[EventData] = []
+    m = MERGED.c
+    for s in items:
+        f: ChangeOpenedFact = s.fact  # type: ignore[assignment]
+        stmt = (
+            update(MERGED)
+            .where(m.source == "cdevents", m.change_id == f.subject_id, m.started_at > f.at)
+            .values(started_at=f.at)
+            .returning(*MERGED.c)
+        )
+        for row in (await session.execute(stmt)).all():
+            events.append(
+                CodeChangeMerged(
+                    service=row.service,
+                    repository=row.repository,
+                    change_id=row.change_id,
+                    number=row.number,
+                    title=row.title,
+                    started_at=row.started_at,
+                    merged_at=row.merged_at,
+                    commit=row.commit,
+                    url=row.url,
+                    source=row.source,
+                )
+            )
+    return events
+
+
+async def change_created_at(session: AsyncSession, subject_id: str) -> datetime | None:
+    """When the CDEvents ``change.created`` of ``subject_id`` happened, if one was received."""
+    r = RawEvent
+    stmt = select(func.min(r.occurred_at)).where(
+        r.origin == "cloudevents", r.event_type.like("dev.cdevents.change.created.%"), r.subject == subject_id
+    )
+    value: datetime | None = (await session.execute(stmt)).scalar()
+    return value
+
+
+async def _evidence(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+    rows = []
+    for s in items:
+        f = s.fact
+        base = {
+            "service": service_of(f.ref),
+            "raw_event_id": s.raw_event_id,
+        }
+        if isinstance(f, TestsFact):
+            rows.append(
+                {
+                    **base,
+                    "id": fact_id("evidence", f.source, f.source_id),
+                    "kind": "tests",
+                    "version": f.version,
+                    "commit": f.commit,
+                    "name": f.suite,
+                    "outcome": f.outcome,
+                    "passed": f.passed,
+                    "failed": f.failed,
+                    "skipped": f.skipped,
+                    "critical": 0,
+                    "high": 0,
+                    "medium": 0,
+                    "low": 0,
+                    "note": 0,
+                    "reported_at": f.reported_at,
+                    "source": f.source,
+                    "source_id": f.source_id,
+                }
+            )
+        elif isinstance(f, ScanFact):
+            rows.append(
+                {
+                    **base,
+                    "id": fact_id("evidence", f.source, f.source_id),
+                    "kind": "scan",
+                    "version": f.version,
+                    "commit": f.commit,
+                    "name": f.tool,
+                    "outcome": None,
+                    "passed": 0,
+                    "failed": 0,
+                    "skipped": 0,
+                    **{sev: int(f.findings.get(sev, 0)) for sev in ("critical", "high", "medium", "low", "note")},
+                    "reported_at": f.reported_at,
+                    "source": f.source,
+                    "source_id": f.source_id,
+                }
+            )
+    events: list[EventData] = []
+    for e in await _insert_new(session, EVIDENCE, rows):
+        if e.kind == "tests":
+            events.append(
+                TestsReported(
+                    service=e.service,
+                    version=e.version,
+                    commit=e.commit,
+                    suite=e.name,
+                    counts=TestCounts(passed=e.passed, failed=e.failed, skipped=e.skipped),
+                    outcome=e.outcome,  # type: ignore[arg-type]
+                    reported_at=e.reported_at,
+                    source=e.source,
+                )
+            )
+        else:
+            events.append(
+                ScanReported(
+                    service=e.service,
+                    version=e.version,
+                    commit=e.commit,
+                    tool=e.name,
+                    findings=FindingsBySeverity(
+                        critical=e.critical, high=e.high, medium=e.medium, low=e.low, note=e.note
+                    ),
+                    reported_at=e.reported_at,
+                    source=e.source,
+                )
+            )
+    return events
+
+
+async def _artifacts(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+    rows = []
+    for s in items:
+        f: ArtifactFact = s.fact  # type: ignore[assignment]
+        rows.append(
+            {
+                "id": fact_id("artifact", f.source, f.source_id),
+                "service": service_of(f.ref),
+                "name": f.name,
+                "version": f.version,
+                "digest": f.digest,
+                "commit": f.commit,
+                "purl": f.purl,
+                "published_at": f.published_at,
+                "source": f.source,
+                "source_id": f.source_id,
+                "raw_event_id": s.raw_event_id,
+            }
+        )
+    return [
+        ArtifactPublished(
+            service=a.service,
+            name=a.name,
+            version=a.version,
+            digest=a.digest,
+            commit=a.commit,
+            purl=a.purl,
+            published_at=a.published_at,
+            source=a.source,
+        )
+        for a in await _insert_new(session, ARTIFACTS, rows)
+    ]
+
+
+async def apply_incident(
+    session: AsyncSession,
+    s: Sourced,
+    service: str,
+    cloud: list[tuple[str, str, dict[str, Any]]],
+    reported_by: str | None = None,
+) -> tuple[Incident | None, list[EventData]]:
+    """Detected and resolved reports of one incident, in either order: the earliest detection is its start, the
+    first resolution its end; an event is staged only when one of them is newly known."""
+    f: IncidentFact = s.fact  # type: ignore[assignment]
+    existing = (
+        await session.execute(
+            select(Incident).where(Incident.source == f.source, Incident.source_key == f.incident_key).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        insert = (
+            pg_insert(Incident)
+            .values(
+                id=str(fact_id("incident", f.source, f.incident_key)),
+                source=f.source,
+                source_key=f.incident_key,
+                service=service,
+                environment=f.environment,
+                title=f.title,
+                severity=f.severity,
+                version=f.version,
+                commit=f.commit,
+                url=f.url,
+                reported_by=reported_by,
+            )
+            .on_conflict_do_nothing()
+            .returning(Incident)
+        )
+        existing = (await session.execute(insert)).scalar_one_or_none()
+        if existing is None:  # a concurrent report inserted it first
+            existing = (
+                await session.execute(
+                    select(Incident)
+                    .where(Incident.source == f.source, Incident.source_key == f.incident_key)
+                    .with_for_update()
+                )
+            ).scalar_one()
+    incident = existing
+    for attr in ("title", "severity", "version", "commit", "url"):
+        if getattr(incident, attr) is None and getattr(f, attr) is not None:
+            setattr(incident, attr, getattr(f, attr))
+    events: list[EventData] = []
+    if f.action == "detected":
+        if incident.detected_at is None or f.at < incident.detected_at:
+            first = incident.detected_at is None
+            incident.detected_at = f.at
+            if first:
+                events.append(_incident_event(IncidentDetected, incident, f.at))
+                _retell(incident, "incident.detected", f.at, cloud)
+    elif incident.resolved_at is None:
+        incident.resolved_at = f.at
+        events.append(_incident_event(IncidentResolved, incident, f.at))
+        _retell(incident, "incident.resolved", f.at, cloud)
+    await session.flush()
+    return incident, events
+
+
+def _incident_event(model: type[IncidentDetected] | type[IncidentResolved], i: Incident, at: datetime) -> EventData:
+    common: dict[str, Any] = {
+        "incident_id": i.id,
+        "service": i.service,
+        "environment": i.environment,
+        "severity": i.severity,
+        "version": i.version,
+        "commit": i.commit,
+        "at": at,
+        "source": i.source,
+    }
+    if model is IncidentDetected:
+        common.update(title=i.title, url=i.url)
+    return model(**common)
+
+
+def _retell(i: Incident, name: str, at: datetime, cloud: list[tuple[str, str, dict[str, Any]]]) -> None:
+    if i.source not in RETOLD_AS_CDEVENTS:
+        return
+    content: dict[str, Any] = {
+        "description": i.title,
+        "environment": {"id": i.environment},
+        "service": {"id": i.service},
+    }
+    if i.version or i.commit:
+        content["artifactId"] = _purl(i.service, i.version, i.commit)
+    cloud.append(
+        (
+            cdevents.type_string(name),
+            i.id,
+            cdevents.build(
+                name,
+                source=SERVICE_SOURCE,
+                subject_id=i.id,
+                subject_source=f"{SERVICE_SOURCE}/incidents",
+                content=content,
+                at=at,
+                event_id=_cdevent_id(name, i.id),
+            ),
+        )
+    )

@@ -1,0 +1,144 @@
+"""Intake use cases: keep the raw delivery (deduplicated), then record the facts it carries — in one transaction.
+
+Nothing here checks signatures or parses bodies: routes do that first, so nothing unauthenticated or malformed
+ever reaches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from greenzone_common.outbox import Outbox
+from pipeline_svc.facts import service as facts
+from pipeline_svc.facts.policy import parse_time
+from pipeline_svc.intake.models import RawEvent
+from pipeline_svc.sources import cdevents, tekton
+from pipeline_svc.sources.cloudevents import IncomingEvent
+from pipeline_svc.sources.facts import Fact
+
+
+@dataclass
+class Delivery:
+    """One raw event to keep, and the facts it carries."""
+
+    origin: str
+    delivery_key: str
+    event_type: str
+    headers: dict[str, str]
+    body: bytes
+    subject: str | None = None
+    source: str | None = None
+    occurred_at: datetime | None = None
+    facts: list[Fact] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass
+class Outcome:
+    stored: list[Delivery]
+    duplicates: list[Delivery]
+    recorded: facts.Recorded
+
+
+def kept_headers(headers: Mapping[str, str], names: Sequence[str], prefixes: Sequence[str] = ()) -> dict[str, str]:
+    """The headers worth keeping for audit and replay (never a secret such as X-Gitlab-Token)."""
+    return {k: v for k, v in headers.items() if k in names or any(k.startswith(p) for p in prefixes)}
+
+
+async def accept(session: AsyncSession, outbox: Outbox, deliveries: Sequence[Delivery]) -> Outcome:
+    """Store the deliveries not seen before and record their facts; a repeated one changes nothing."""
+    unique: dict[tuple[str, str], Delivery] = {}
+    repeated: list[Delivery] = []
+    for d in deliveries:
+        key = (d.origin, d.delivery_key)
+        if key in unique:
+            repeated.append(d)
+        else:
+            unique[key] = d
+    if not unique:
+        return Outcome([], repeated, facts.Recorded())
+    rows = [
+        {
+            "id": d.id,
+            "origin": d.origin,
+            "delivery_key": d.delivery_key,
+            "event_type": d.event_type,
+            "subject": d.subject,
+            "source": d.source,
+            "occurred_at": d.occurred_at,
+            "headers": d.headers,
+            "body": d.body,
+        }
+        for d in unique.values()
+    ]
+    table = RawEvent.__table__
+    stmt = pg_insert(table).on_conflict_do_nothing().returning(table.c.id)  # type: ignore[arg-type]
+    new_ids = set((await session.execute(stmt, rows)).scalars())
+    stored = [d for d in unique.values() if d.id in new_ids]
+    repeated += [d for d in unique.values() if d.id not in new_ids]
+    sourced = [facts.Sourced(f, d.id) for d in stored for f in d.facts]
+    recorded = await facts.record(session, outbox, sourced)
+    return Outcome(stored, repeated, recorded)
+
+
+class RejectedEvent(ValueError):
+    """A CloudEvent this service will not take: ``loc`` names the failing field."""
+
+    def __init__(self, loc: list[Any], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def delivery_of(event: IncomingEvent, headers: dict[str, str]) -> Delivery:
+    """Validate one CloudEvent (CDEvents against its schema, Tekton by type) and map it to facts."""
+    loc = list(event.loc)
+    data = event.data
+    if event.type.startswith(cdevents.PREFIX):
+        try:
+            type_name = cdevents.validate(data)
+        except cdevents.InvalidCDEvent as exc:
+            path = [p for p in exc.field.split(".") if p]
+            raise RejectedEvent([*loc, "data", *path], str(exc)) from exc
+        if type_name != event.type:
+            raise RejectedEvent(
+                [*loc, "type"], f"type {event.type!r} differs from the CDEvent's context.type {type_name!r}"
+            )
+        subject: str | None = str(data["subject"]["id"])
+        mapped = cdevents.map_event(data)
+        occurred = parse_time(data["context"].get("timestamp"))
+    elif event.type.startswith(tekton.PREFIX):
+        try:
+            tekton.parse_type(event.type)
+        except tekton.UnknownTektonType as exc:
+            raise RejectedEvent([*loc, "type"], str(exc)) from exc
+        if not isinstance(data, dict):
+            raise RejectedEvent([*loc, "data"], "Tekton event data must be a JSON object")
+        subject = event.subject
+        mapped = tekton.map_event(event.type, data, event.time)
+        occurred = event.time
+    else:
+        raise RejectedEvent(
+            [*loc, "type"],
+            f"type {event.type!r} is neither a CDEvent (dev.cdevents.*) nor a Tekton event (dev.tekton.event.*)",
+        )
+    body = json.dumps({**event.attributes, "data": data}, separators=(",", ":"), default=str).encode()
+    return Delivery(
+        origin="cloudevents",
+        delivery_key=f"{event.source}\n{event.id}",
+        event_type=event.type,
+        headers=headers,
+        body=body,
+        subject=subject,
+        source=event.source,
+        occurred_at=occurred,
+        facts=list(mapped),
+    )
