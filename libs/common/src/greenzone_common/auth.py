@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from greenzone_common.problems import Problem
 from greenzone_common.settings import CommonSettings
@@ -34,6 +35,10 @@ class Authenticator:
     def __init__(self, settings: CommonSettings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+
+    @property
+    def uses_jwks(self) -> bool:
+        return self._jwks is not None
 
     def verify(self, token: str) -> Principal:
         try:
@@ -93,7 +98,17 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-CurrentUser = Annotated[Principal, Depends(current_principal)]
+async def _principal_dependency(request: Request) -> Principal:
+    """``current_principal`` as a dependency. An HS256 token is verified in the event loop (no I/O: a plain ``def``
+    dependency would cost a thread-pool hop per request); a JWKS lookup, which may fetch keys over the network,
+    runs in the thread pool."""
+    authenticator: Authenticator = request.app.state.authenticator
+    if authenticator.uses_jwks:
+        return await run_in_threadpool(current_principal, request)
+    return current_principal(request)
+
+
+CurrentUser = Annotated[Principal, Depends(_principal_dependency)]
 
 
 def RequireRole(*roles: str) -> Any:
@@ -102,7 +117,7 @@ def RequireRole(*roles: str) -> Any:
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
 
-    def check(principal: CurrentUser) -> Principal:
+    async def check(principal: CurrentUser) -> Principal:
         if not principal.has_any(*roles):
             raise Problem(403, f"This action needs one of the roles: {', '.join(roles)}", slug="forbidden")
         return principal

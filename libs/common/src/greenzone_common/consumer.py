@@ -24,8 +24,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
@@ -97,6 +96,12 @@ class ConsumerRunner:
         self.producer = producer
         self.sub = subscription
         self.group = subscription.group + settings.consumer_group_suffix
+        table = f'"{inbox.schema}".{inbox.name}' if inbox.schema else inbox.name
+        self._inbox_insert = text(
+            f"INSERT INTO {table} (consumer_group, ce_id, ce_type) "
+            "SELECT :group, u.id, u.type FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[])) AS u(id, type) "
+            "ON CONFLICT DO NOTHING RETURNING ce_id"
+        )
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()  # set once the group has its partitions
         self._consumer: AIOKafkaConsumer | None = None
@@ -184,9 +189,12 @@ class ConsumerRunner:
 
     async def _apply(self, items: Sequence[_Item]) -> None:
         async with self.sessions() as session, session.begin():
-            rows = [{"consumer_group": self.group, "ce_id": i.event.id, "ce_type": i.event.type} for i in items]
-            stmt = pg_insert(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.ce_id)
-            fresh = set((await session.execute(stmt)).scalars())
+            # one statement with array parameters: compiled once, whatever the batch size
+            result = await session.execute(
+                self._inbox_insert,
+                {"group": self.group, "ids": [i.event.id for i in items], "types": [i.event.type for i in items]},
+            )
+            fresh = set(result.scalars())
             for item in items:
                 if item.event.id not in fresh:
                     self.stats.duplicates += 1

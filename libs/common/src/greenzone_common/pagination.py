@@ -42,7 +42,7 @@ def decode_cursor(cursor: str) -> list[Any]:
     return value
 
 
-def page_params(
+async def page_params(  # async: no I/O, and a plain def dependency would run in the thread pool
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (max 500)")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="Opaque; the next_cursor of the previous page")] = None,
 ) -> PageParams:

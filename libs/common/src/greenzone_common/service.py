@@ -24,7 +24,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from greenzone_common import kafka, middleware, problems, relay, telemetry
+from greenzone_common import heartbeat, kafka, middleware, problems, relay, telemetry
 from greenzone_common.auth import Authenticator
 from greenzone_common.consumer import ConsumerRunner, Subscription
 from greenzone_common.db import make_engine, make_sessionmaker
@@ -68,17 +68,23 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def runtime(request: Request) -> Runtime:
+def _runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
 
-def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    return runtime(request).sessions
+# The dependencies are ``async def`` although they do no I/O: FastAPI runs a plain ``def`` dependency in the thread
+# pool, a thread hop per dependency per request.
+async def runtime(request: Request) -> Runtime:
+    return _runtime(request)
 
 
-def outbox(request: Request) -> Outbox:
-    return runtime(request).outbox
+async def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return _runtime(request).sessions
+
+
+async def outbox(request: Request) -> Outbox:
+    return _runtime(request).outbox
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
@@ -131,6 +137,12 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         if settings.relay_enabled:
             rt.relay = relay.Relay(settings, spec.schema, producer)
             rt.tasks.append(asyncio.create_task(rt.relay.run(), name=f"{spec.name}.relay"))
+        rt.tasks.append(
+            asyncio.create_task(
+                heartbeat.run(settings, spec.name, spec.schema, engine, producer, rt.consumers),
+                name=f"{spec.name}.heartbeat",
+            )
+        )
         for sub in spec.subscriptions(app):
             runner = ConsumerRunner(settings, rt.sessions, tables.inbox, producer, sub)
             rt.consumers.append(runner)

@@ -16,7 +16,7 @@ class ChangeView(Base):
 
     __tablename__ = "changes"
 
-    change_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    change_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     number: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))
@@ -36,8 +36,28 @@ class ChangeEvent(Base):
     __tablename__ = "change_events"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    change_id: Mapped[str] = mapped_column(String(36), index=True)
+    change_id: Mapped[str] = mapped_column(String(100), index=True)
     ce_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(255))
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# The change view's lifecycle, one timestamp per step: the state is the furthest step reached, whatever the order
+# the events arrived in.
+class ChangeLifecycle(Base):
+    __tablename__ = "change_lifecycle"
+
+    change_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    planned_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    planned_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    release_id: Mapped[str | None] = mapped_column(String(100))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
