@@ -55,7 +55,7 @@ class CommonSettings(BaseSettings):
     relay_poll_interval: float = Field(default=1.0, gt=0)
     # Appended to every consumer group name: a new suffix starts fresh groups (rebuild projections, isolate runs).
     consumer_group_suffix: str = ""
-    consumer_batch_size: int = Field(default=1000, ge=1)
+    consumer_batch_size: int = Field(default=1000, ge=1, le=10_000)
     consumer_max_retries: int = Field(default=3, ge=0, le=10)
     consumer_retry_backoff: float = Field(default=0.2, ge=0)
     heartbeat_interval: float = Field(default=30.0, gt=0)
