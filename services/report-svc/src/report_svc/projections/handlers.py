@@ -69,6 +69,9 @@ class Buffer:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     commits: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     touches: Counter[tuple[str, str]] = field(default_factory=Counter)
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # change.created, by change id
+    created_lifecycle: dict[str, dict[str, Any]] = field(default_factory=dict)
+    change_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def buffer(session: AsyncSession) -> Buffer:
@@ -102,6 +105,29 @@ def flush_buffer_sync(sync: Session) -> None:
             ),
             [buf.commits[k] for k in sorted(buf.commits)],
         )
+    if buf.created:
+        stmt = pg_insert(ChangeView)
+        sync.execute(
+            # created may arrive after a later event of the same change: never overwrite a later state
+            stmt.on_conflict_do_update(
+                index_elements=[ChangeView.change_id],
+                set_={k: stmt.excluded[k] for k in CREATED_FIELDS},
+            ),
+            [buf.created[k] for k in sorted(buf.created)],
+        )
+        lifecycle = pg_insert(ChangeLifecycle)
+        sync.execute(
+            lifecycle.on_conflict_do_update(
+                index_elements=[ChangeLifecycle.change_id],
+                set_={
+                    k: func.coalesce(lifecycle.excluded[k], getattr(ChangeLifecycle, k))
+                    for k in ("planned_start", "planned_end", "release_id")
+                },
+            ),
+            [buf.created_lifecycle[k] for k in sorted(buf.created_lifecycle)],
+        )
+    if buf.change_events:
+        sync.execute(insert(ChangeEvent), buf.change_events)
     if buf.touches:
         stmt = pg_insert(FactVersion)
         sync.execute(
@@ -174,9 +200,24 @@ def _rank(column: Any) -> ColumnElement[int]:
     return case(CHANGE_STATE_RANK, value=column, else_=literal(-1))
 
 
+CREATED_FIELDS = (
+    "number",
+    "title",
+    "type",
+    "service",
+    "environment",
+    "requested_by",
+    "version",
+    "risk_level",
+    "created_at",
+)
+
+
 async def on_change_created(session: AsyncSession, event: ReceivedEvent, data: EventData) -> None:
+    """Gathered in the batch buffer and written with one statement per table before the commit."""
     assert isinstance(data, ch.ChangeCreated)
-    values = {
+    buf = buffer(session)
+    buf.created[data.change_id] = {
         "change_id": data.change_id,
         "number": data.number,
         "title": data.title,
@@ -190,36 +231,20 @@ async def on_change_created(session: AsyncSession, event: ReceivedEvent, data: E
         "created_at": data.created_at,
         "updated_at": data.created_at,
     }
-    # created may arrive after a later event of the same change: never overwrite a later state
-    stmt = pg_insert(ChangeView).values(values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[ChangeView.change_id],
-        set_={
-            k: stmt.excluded[k]
-            for k in (
-                "number",
-                "title",
-                "type",
-                "service",
-                "environment",
-                "requested_by",
-                "version",
-                "risk_level",
-                "created_at",
-            )
-        },
-    )
-    await session.execute(stmt)
-    await _lifecycle(
-        session, data.change_id, planned_start=data.planned_start, planned_end=data.planned_end, release=data.release_id
-    )
+    both = data.planned_start is not None and data.planned_end is not None
+    buf.created_lifecycle[data.change_id] = {
+        "change_id": data.change_id,
+        "planned_start": data.planned_start if both else None,
+        "planned_end": data.planned_end if both else None,
+        "release_id": data.release_id,
+    }
     await _change_event(session, event, data.change_id)
     await _touch(session, event, [data.service])
 
 
 async def _change_event(session: AsyncSession, event: ReceivedEvent, change_id: str) -> None:
-    await session.execute(
-        insert(ChangeEvent).values(change_id=change_id, ce_id=event.id, type=event.type, occurred_at=event.time)
+    buffer(session).change_events.append(
+        {"change_id": change_id, "ce_id": event.id, "type": event.type, "occurred_at": event.time}
     )
 
 
