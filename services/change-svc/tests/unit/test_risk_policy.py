@@ -6,16 +6,47 @@ from datetime import UTC, datetime
 
 import pytest
 
-from change_svc.changes.policy import Risk, RiskFactor, RiskInput, assess_risk, level_for, required_approvals
+from change_svc.changes.policy import (
+    FailureRate,
+    Findings,
+    Risk,
+    RiskFactor,
+    RiskInput,
+    TestEvidence,
+    assess_risk,
+    level_for,
+    required_approvals,
+)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+#: one passing suite: the baseline these tests start from (evidence factors are tested on their own below)
+PASSING = TestEvidence(suites=1, failed_suites=0, passed=10)
 
 
 def change(
-    type: str = "normal", environment: str = "staging", commits: int = 1, planned_start: datetime | None = START
+    type: str = "normal",
+    environment: str = "staging",
+    commits: int = 1,
+    planned_start: datetime | None = START,
+    tests: TestEvidence = PASSING,
+    findings: Findings = Findings(),
+    failure_rate: FailureRate = FailureRate(),
+    freezes: tuple[str, ...] = (),
+    production: bool | None = None,
 ) -> RiskInput:
-    return RiskInput(type=type, environment=environment, commits=commits, planned_start=planned_start, planned_end=END)
+    return RiskInput(
+        type=type,
+        environment=environment,
+        commits=commits,
+        planned_start=planned_start,
+        planned_end=END,
+        production=production,
+        tests=tests,
+        findings=findings,
+        failure_rate=failure_rate,
+        freezes=freezes,
+    )
 
 
 def codes(risk: Risk) -> list[str]:
@@ -146,7 +177,7 @@ def test_standard_change_is_pre_approved(level: str) -> None:
 
 
 def test_large_unplanned_production_change_is_medium_risk_and_needs_two_approvals() -> None:
-    # evidence, findings and failure rate (not known at recording) are what can push a normal change to high
+    # with passing tests: evidence, findings, failure rate and freezes are what push a normal change to high
     risk = assess_risk(change(environment="production", commits=25, planned_start=None))
 
     assert risk.score == 5 + 20 + 15 + 5
@@ -159,3 +190,90 @@ def test_emergency_production_change_is_high_risk_yet_needs_one_approval() -> No
 
     assert risk.level == "high"
     assert required_approvals("emergency", risk.level) == 1
+
+
+# --- evidence, findings, failure rate and freezes -------------------------------------------------------------------
+
+
+def test_no_test_evidence_adds_15_points() -> None:
+    risk = assess_risk(change(tests=TestEvidence()))
+
+    assert factor(risk, "NO_TEST_EVIDENCE").points == 15
+    assert risk.score == 5 + 15
+
+
+def test_failing_tests_add_25_points_instead_of_missing_evidence() -> None:
+    risk = assess_risk(change(tests=TestEvidence(suites=3, failed_suites=1, passed=40, failed=2)))
+
+    failing = factor(risk, "FAILING_TESTS")
+    assert failing.points == 25
+    assert "1 of 3" in failing.detail and "2 failed" in failing.detail
+    assert "NO_TEST_EVIDENCE" not in codes(risk)
+
+
+@pytest.mark.parametrize(
+    ("findings", "expected"),
+    [
+        (Findings(scans=1), []),
+        (Findings(scans=1, critical=2), [("CRITICAL_FINDINGS", 30)]),
+        (Findings(scans=1, high=1), [("HIGH_FINDINGS", 15)]),
+        (Findings(scans=2, critical=1, high=4), [("CRITICAL_FINDINGS", 30), ("HIGH_FINDINGS", 15)]),
+    ],
+)
+def test_security_findings_add_points_by_severity(findings: Findings, expected: list[tuple[str, int]]) -> None:
+    risk = assess_risk(change(findings=findings))
+
+    assert [(f.code, f.points) for f in risk.factors if f.code.endswith("_FINDINGS")] == expected
+
+
+@pytest.mark.parametrize(
+    ("deployments", "failed", "points"),
+    [(0, 0, None), (20, 1, None), (20, 2, 10), (20, 3, 10), (20, 4, 20), (2, 2, 20)],
+)
+def test_change_failure_rate_of_the_last_90_days(deployments: int, failed: int, points: int | None) -> None:
+    risk = assess_risk(change(failure_rate=FailureRate(deployments=deployments, failed=failed)))
+
+    found = [f for f in risk.factors if f.code == "CHANGE_FAILURE_RATE"]
+    assert [f.points for f in found] == ([] if points is None else [points])
+    if found:
+        assert f"{failed} of {deployments}" in found[0].detail
+
+
+def test_planned_window_inside_a_freeze_adds_20_points_naming_the_freeze() -> None:
+    risk = assess_risk(change(freezes=("Year end",)))
+
+    assert factor(risk, "PLANNED_IN_FREEZE").points == 20
+    assert "Year end" in factor(risk, "PLANNED_IN_FREEZE").detail
+
+
+def test_the_environment_catalogue_decides_what_production_is() -> None:
+    assert "PRODUCTION_ENVIRONMENT" in codes(assess_risk(change(environment="live", production=True)))
+    assert "PRODUCTION_ENVIRONMENT" not in codes(assess_risk(change(environment="prod", production=False)))
+
+
+def test_every_factor_at_once_is_capped_at_100_and_high() -> None:
+    risk = assess_risk(
+        change(
+            type="emergency",
+            environment="production",
+            commits=50,
+            planned_start=None,
+            tests=TestEvidence(suites=1, failed_suites=1, failed=3),
+            findings=Findings(scans=1, critical=1, high=1),
+            failure_rate=FailureRate(deployments=4, failed=2),
+            freezes=("Year end",),
+        )
+    )
+
+    assert sum(f.points for f in risk.factors) > 100
+    assert risk.score == 100
+    assert risk.level == "high"
+
+
+def test_evidence_can_push_a_normal_change_to_high_risk_and_three_approvals() -> None:
+    risk = assess_risk(
+        change(environment="production", tests=TestEvidence(suites=1, failed_suites=1), findings=Findings(high=1))
+    )
+
+    assert risk.score == 5 + 20 + 25 + 15
+    assert required_approvals("normal", risk.level) == 3

@@ -11,6 +11,7 @@ from pydantic import Field
 from greenzone_common.contracts.base import CHANGE_TOPIC, EventData, event
 from greenzone_common.contracts.common import (
     Approval,
+    ApprovalDecision,
     ChangeOutcome,
     ChangeState,
     ChangeType,
@@ -65,6 +66,8 @@ class ChangeCreated(ChangeEventData):
     auto_created: bool = Field(
         default=False, description="Created by the gate for a protected deployment that had no change."
     )
+    gate_decision_id: str | None = Field(default=None, description="The gate decision that drafted it, if any.")
+    state: ChangeState = "draft"
     created_at: Timestamp
 
     @property
@@ -96,6 +99,17 @@ class ChangeApproved(ChangeApprovalData):
         return _window(self.planned_start, self.planned_end)
 
 
+@event("dev.greenzone.change.approval.recorded.v1", topic=CHANGE_TOPIC, key="change_id")
+class ChangeApprovalRecorded(ChangeApprovalData):
+    """An approver's decision was recorded; when it decided the change, approved or rejected follows."""
+
+    state: ChangeState = Field(description="The change's state after this decision.")
+    by: Id
+    decision: ApprovalDecision
+    comment: str = ""
+    recorded_at: Timestamp
+
+
 @event("dev.greenzone.change.rejected.v1", topic=CHANGE_TOPIC, key="change_id")
 class ChangeRejected(ChangeApprovalData):
     """A change was rejected by an approver."""
@@ -124,6 +138,14 @@ class ChangeCompleted(ChangeEventData):
     release_id: str | None = None
     completed_by: str | None = Field(default=None, description="None when a deployment completed it.")
     review_due: Timestamp | None = Field(default=None, description="When its post-implementation review is due.")
+    previous_outcome: ChangeOutcome | None = Field(
+        default=None,
+        description="Set when a later fact corrected the outcome (a rollback after a successful deployment): the "
+        "latest completed event of a change carries its outcome.",
+    )
+    deployment_ref: str | None = Field(
+        default=None, description="The deployment that completed it: '<source>:<id>' or 'release:<release id>'."
+    )
     completed_at: Timestamp
 
 

@@ -1,4 +1,5 @@
-import change_svc.changes.models  # noqa: F401 - registers the tables
+import change_svc.changes.models
+import change_svc.projections.models  # noqa: F401
 from change_svc.db import Base
 from greenzone_common.migrations import run_env
 
