@@ -58,9 +58,9 @@ def consumer(settings: CommonSettings, *topics: str, group_id: str | None, **ove
         "client_id": settings.kafka_client_id or settings.service_name,
         "group_id": group_id,
         "enable_auto_commit": False,
-        # let a fetch gather up to 64 KiB or 50 ms: larger batches, one transaction each, for little latency
-        "fetch_min_bytes": 64 * 1024,
-        "fetch_max_wait_ms": 50,
+        # let a fetch gather up to 1 MiB or 100 ms: larger batches, one transaction each, for little latency
+        "fetch_min_bytes": 1024 * 1024,
+        "fetch_max_wait_ms": 100,
         "auto_offset_reset": "earliest",
         "max_poll_interval_ms": 300_000,
         "session_timeout_ms": settings.kafka_session_timeout_ms,

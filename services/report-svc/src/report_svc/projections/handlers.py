@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, insert, literal, update
+from sqlalchemy import ColumnElement, Table, case, func, insert, literal, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -84,59 +84,71 @@ def buffer(session: AsyncSession) -> Buffer:
 
 
 def flush_buffer_sync(sync: Session) -> None:
+    # Core statements on the tables (not the ORM classes): the session runs them as one cached executemany, where
+    # the ORM's bulk path would compile an upsert per row.
     buf: Buffer | None = sync.info.pop(BUFFER, None)
     if buf is None:
         return
+    conn = sync.connection()
     if buf.reports:
         # in key order, like every batch write here: concurrent batches then lock rows in the same order
-        sync.execute(
-            pg_insert(DeploymentReport).on_conflict_do_nothing(), [buf.reports[k] for k in sorted(buf.reports)]
+        conn.execute(
+            pg_insert(_table(DeploymentReport)).on_conflict_do_nothing(), [buf.reports[k] for k in sorted(buf.reports)]
         )
     if buf.commits:
-        stmt = pg_insert(CommitRecord)
-        sync.execute(
+        commits = _table(CommitRecord)
+        stmt = pg_insert(commits)
+        conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[CommitRecord.service, CommitRecord.commit_key],
+                index_elements=[commits.c.service, commits.c.commit_key],
                 set_={
-                    "started_at": func.least(CommitRecord.started_at, stmt.excluded.started_at),
-                    "pushed_at": func.least(CommitRecord.pushed_at, stmt.excluded.pushed_at),
-                    "sha": func.coalesce(CommitRecord.sha, stmt.excluded.sha),
+                    "started_at": func.least(commits.c.started_at, stmt.excluded.started_at),
+                    "pushed_at": func.least(commits.c.pushed_at, stmt.excluded.pushed_at),
+                    "sha": func.coalesce(commits.c.sha, stmt.excluded.sha),
                 },
             ),
             [buf.commits[k] for k in sorted(buf.commits)],
         )
     if buf.created:
-        stmt = pg_insert(ChangeView)
-        sync.execute(
+        views = _table(ChangeView)
+        stmt = pg_insert(views)
+        conn.execute(
             # created may arrive after a later event of the same change: never overwrite a later state
             stmt.on_conflict_do_update(
-                index_elements=[ChangeView.change_id],
+                index_elements=[views.c.change_id],
                 set_={k: stmt.excluded[k] for k in CREATED_FIELDS},
             ),
             [buf.created[k] for k in sorted(buf.created)],
         )
-        lifecycle = pg_insert(ChangeLifecycle)
-        sync.execute(
+        lifecycles = _table(ChangeLifecycle)
+        lifecycle = pg_insert(lifecycles)
+        conn.execute(
             lifecycle.on_conflict_do_update(
-                index_elements=[ChangeLifecycle.change_id],
+                index_elements=[lifecycles.c.change_id],
                 set_={
-                    k: func.coalesce(lifecycle.excluded[k], getattr(ChangeLifecycle, k))
+                    k: func.coalesce(lifecycle.excluded[k], lifecycles.c[k])
                     for k in ("planned_start", "planned_end", "release_id")
                 },
             ),
             [buf.created_lifecycle[k] for k in sorted(buf.created_lifecycle)],
         )
     if buf.change_events:
-        sync.execute(insert(ChangeEvent), buf.change_events)
+        conn.execute(insert(_table(ChangeEvent)), buf.change_events)
     if buf.touches:
-        stmt = pg_insert(FactVersion)
-        sync.execute(
+        versions = _table(FactVersion)
+        stmt = pg_insert(versions)
+        conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[FactVersion.service, FactVersion.writer],
-                set_={"version": FactVersion.version + stmt.excluded.version},
+                index_elements=[versions.c.service, versions.c.writer],
+                set_={"version": versions.c.version + stmt.excluded.version},
             ),
             [{"service": s, "writer": w, "version": n} for (s, w), n in sorted(buf.touches.items())],
         )
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
 
 
 async def flush_buffer(session: AsyncSession) -> None:
