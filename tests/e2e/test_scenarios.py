@@ -263,9 +263,8 @@ def test_evidence_based_approval(api: Client) -> None:
         "pipeline-svc",
         "POST",
         f"/evidence/junit?service={service}&version={version}",
-        CI,
+        {**CI, "Content-Type": "application/xml"},
         content=junit,
-        headers={**CI, "Content-Type": "application/xml"},
     )
     api.ok("pipeline-svc", "POST", f"/evidence/sarif?service={service}&version={version}", CI, json=sarif)
 
@@ -352,9 +351,8 @@ def test_freeze_then_emergency_then_quality_gate(api: Client) -> None:
         "pipeline-svc",
         "POST",
         f"/evidence/junit?service={service}&version={version}",
-        CI,
+        {**CI, "Content-Type": "application/xml"},
         content=failing,
-        headers={**CI, "Content-Type": "application/xml"},
     )
     denied = wait_for(
         lambda: (d := api.gate(service, "production", version))["decision"] == "deny" and d, what="quality gate"
