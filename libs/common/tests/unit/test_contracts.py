@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
 from greenzone_common import contracts
 from greenzone_common.contracts import export
 from greenzone_common.contracts.base import EventData
-from jsonschema import Draft202012Validator
-from pydantic import AwareDatetime, BaseModel, ValidationError
 
 # The catalogue of EVENTS.md, plus the platform heartbeat and the release report.
 EXPECTED_TYPES = [
