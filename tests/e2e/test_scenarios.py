@@ -201,7 +201,8 @@ def test_gated_delivery_from_refusal_to_release_report(api: Client, receiver: Re
     )
     rid = release["id"]
     api.ok("release-svc", "POST", f"/releases/{rid}/deployments", RM, json={"environment": "staging", "commit": sha})
-    assert api.gate(service, "production", version, sha)["decision"] == "allow"
+    # release-svc learns of the approval through Kafka: the gate allows once it has
+    wait_for(lambda: api.gate(service, "production", version, sha)["decision"] == "allow", what="gate allows")
     api.ok("release-svc", "POST", f"/releases/{rid}/deployments", RM, json={"environment": "production", "commit": sha})
 
     # 4. the change is completed successful; the release is in early life support
@@ -390,8 +391,9 @@ def test_rollback_marks_the_change_and_the_failure_rate(api: Client) -> None:
         },
     )
     rid = release["id"]
-    wait_for(lambda: api.gate(service, "staging", version)["decision"] == "allow", what="gate sees the change")
     api.ok("release-svc", "POST", f"/releases/{rid}/deployments", RM, json={"environment": "staging"})
+    # release-svc learns of the approval through Kafka: the gate allows once it has
+    wait_for(lambda: api.gate(service, "production", version)["decision"] == "allow", what="gate sees the change")
     api.ok("release-svc", "POST", f"/releases/{rid}/deployments", RM, json={"environment": "production"})
     api.ok(
         "release-svc", "POST", f"/releases/{rid}/rollback", RM, json={"environment": "production", "reason": "errors"}

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from greenzone_common.testing.conformance import conformance_dir
+
 REPO = next(
     p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists() and (p / "services").is_dir()
 )
-CONFORMANCE = REPO.parent / "shared" / "conformance"
+CONFORMANCE = conformance_dir(REPO)
 GITHUB = CONFORMANCE / "github"
 GITLAB = CONFORMANCE / "gitlab"
 CDEVENTS = CONFORMANCE / "cdevents"

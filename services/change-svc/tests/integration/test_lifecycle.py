@@ -4,7 +4,6 @@ the audit history, listing, and the events each transition stages in the outbox.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -12,13 +11,14 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
+from greenzone_common.testing.conformance import conformance_dir
 from greenzone_common.testing.helpers import bearer
 
 from .conftest import ALICE, BOB, CAB, CAROL, DAN, OTHER_SERVICE, RM, SERVICE, body, create, post
 
 pytestmark = pytest.mark.integration
 
-SCHEMAS = Path("/work/shared/conformance/cdevents/v0.5.1/schemas")
+SCHEMAS = conformance_dir() / "cdevents" / "v0.5.1" / "schemas"
 
 
 async def outbox_types(db: asyncpg.Connection, change_id: str, topic: str = "greenzone.change") -> list[str]:

@@ -145,12 +145,8 @@ async def test_traceability_pipeline_stats_maturity_and_platform_health(
         "queue_time_p50_seconds": 20.0,
     }
 
-    async def scored() -> dict[str, Any] | None:
-        body = (await client.get("/maturity", headers=VIEWER)).json()
-        mine = [i for i in body["items"] if i["service"] == service]
-        return mine[0] if mine and mine[0]["change_success_score"] is not None else None
-
-    assert await eventually(scored, timeout=30) == {
+    # the facts come from several topics, each its own consumer: wait until all of them have been applied
+    expected = {
         "service": service,
         "team": "payments",
         "dora_level": "low",  # 2 deployments in 90 days is below 1/30 a day; change failure rate 0 is elite
@@ -161,6 +157,13 @@ async def test_traceability_pipeline_stats_maturity_and_platform_health(
         "change_success_score": 1.0,
         "automation_share": 1.0,
     }
+
+    async def scored() -> dict[str, Any] | None:
+        body = (await client.get("/maturity", headers=VIEWER)).json()
+        mine = [i for i in body["items"] if i["service"] == service]
+        return mine[0] if mine and mine[0] == expected else None
+
+    assert await eventually(scored, timeout=30) == expected
 
     async def beating() -> dict[str, Any] | None:
         body = (await client.get("/platform/health", headers=VIEWER)).json()
