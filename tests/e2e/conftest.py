@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from greenzone_common import topology
-from greenzone_common.devstack import free_port
 
 
 @dataclass
@@ -39,8 +40,28 @@ class Platform:
         return path.read_text() if path.exists() else ""
 
 
+def free_offset() -> int:
+    """A port offset whose four service ports are free and below the ephemeral range (32768+), so that no client
+    socket of another process can take one between the check and the bind."""
+    for _ in range(200):
+        offset = random.randrange(2000, 24000)
+        ports = [info.port + offset for info in topology.SERVICES.values()]
+        if all(_bindable(p) for p in ports):
+            return offset
+    raise RuntimeError("no free ports for the platform")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def start_platform(state_dir: Path, extra_env: dict[str, str] | None = None) -> Platform:
-    offset = 20000 + free_port() % 20000
+    offset = free_offset()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENZONE_")}
     env.update({"COLUMNS": "200", **(extra_env or {})})
     proc = subprocess.Popen(

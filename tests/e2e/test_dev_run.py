@@ -14,14 +14,15 @@ import psutil
 import pytest
 
 from greenzone_common import topology
-from greenzone_common.devstack import free_port
 from greenzone_common.testing.helpers import bearer
+
+from .conftest import free_offset
 
 pytestmark = pytest.mark.integration
 
 
 def test_dev_run_brings_four_ready_services_and_sigterm_leaves_no_process(tmp_path: Path) -> None:
-    offset = 20000 + free_port() % 20000  # ports 28001… to 48004, away from a developer's make run
+    offset = free_offset()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENZONE_")}
     greenzone = str(Path(sys.executable).parent / "greenzone")
     started = time.monotonic()

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from greenzone_common import kafka
 from greenzone_common.contracts.base import EventData
+from greenzone_common.devstack import Tansu
 from greenzone_common.envelope import encode
 from greenzone_common.testing.helpers import bearer, running
 from report_svc.config import Settings
@@ -55,8 +56,12 @@ async def publish(settings: Settings, events: Sequence[Sent]) -> None:
 
 
 @pytest.fixture
-def report_settings(settings_for: Callable[..., Any]) -> Settings:
-    settings: Settings = settings_for(Settings, consumer_group_suffix=f".t{uuid.uuid4().hex[:8]}")
+def report_settings(settings_for: Callable[..., Any], own_broker: Tansu) -> Settings:
+    # A broker of the test's own: report-svc consumes every topic from the beginning, and the session broker holds
+    # every other test's events (catching up on them would race the figures asserted here).
+    settings: Settings = settings_for(
+        Settings, kafka_bootstrap=own_broker.bootstrap, consumer_group_suffix=f".t{uuid.uuid4().hex[:8]}"
+    )
     return settings
 
 

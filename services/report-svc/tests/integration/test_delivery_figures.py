@@ -13,6 +13,7 @@ import pytest
 from greenzone_common.contracts import change as ch
 from greenzone_common.contracts import pipeline as pl
 from greenzone_common.contracts import release as rl
+from greenzone_common.devstack import Tansu
 from greenzone_common.testing.helpers import eventually, running
 from report_svc.config import Settings
 from report_svc.main import create_app
@@ -29,9 +30,12 @@ def at(hours: float) -> datetime:
 
 
 @pytest.fixture
-def fast_beats(settings_for: Callable[..., Any]) -> Settings:
+def fast_beats(settings_for: Callable[..., Any], own_broker: Tansu) -> Settings:
     settings: Settings = settings_for(
-        Settings, consumer_group_suffix=f".t{uuid.uuid4().hex[:8]}", heartbeat_interval=0.3
+        Settings,
+        kafka_bootstrap=own_broker.bootstrap,  # no backlog of other tests' events to catch up on
+        consumer_group_suffix=f".t{uuid.uuid4().hex[:8]}",
+        heartbeat_interval=0.3,
     )
     return settings
 
