@@ -346,6 +346,21 @@ class Assessment:
     findings: policy.Findings
 
 
+async def assess_change(session: AsyncSession, change: ChangeCreate | Change, now: datetime) -> Assessment:
+    """The risk of a change being recorded (``ChangeCreate``) or submitted (``Change``): the same facts of both."""
+    return await assess(
+        session,
+        type=change.type,
+        service=change.service,
+        environment=change.environment,
+        version=change.version,
+        commits=change.commits,
+        planned_start=change.planned_start,
+        planned_end=change.planned_end,
+        now=now,
+    )
+
+
 async def assess(
     session: AsyncSession,
     *,
@@ -406,17 +421,7 @@ async def create_change(
     now = _now()
     if data.type == "standard":
         await _check_template(session, data)
-    assessment = await assess(
-        session,
-        type=data.type,
-        service=data.service,
-        environment=data.environment,
-        version=data.version,
-        commits=data.commits,
-        planned_start=data.planned_start,
-        planned_end=data.planned_end,
-        now=now,
-    )
+    assessment = await assess_change(session, data, now)
     risk = assessment.risk
     change = Change(
         id=change_id or str(uuid.uuid4()),
@@ -499,17 +504,7 @@ async def submit(session: AsyncSession, outbox: Outbox, change_id: str, by: Acto
     policy.check_transition("submit", change.state)
     now = _now()
     # facts may have arrived since the change was recorded: the risk that approvers see is the one at submission
-    assessment = await assess(
-        session,
-        type=change.type,
-        service=change.service,
-        environment=change.environment,
-        version=change.version,
-        commits=change.commits,
-        planned_start=change.planned_start,
-        planned_end=change.planned_end,
-        now=now,
-    )
+    assessment = await assess_change(session, change, now)
     change.risk = asdict(assessment.risk)
     change.required_approvals = policy.required_approvals(change.type, assessment.risk.level)
     change.evidence = {**(change.evidence or {}), **_evidence(assessment)}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import Select, literal, select, tuple_
+from sqlalchemy import Select, Uuid, literal, select, tuple_
 
 from greenzone_common.auth import CurrentUser
 from greenzone_common.pagination import Page, PageDep, PageParams, page_of
@@ -30,9 +30,9 @@ def after(stmt: Select[Any], time_col: Any, id_col: Any, params: PageParams) -> 
         try:
             moment = parse_time(params.after[0])
             ident: Any = params.after[1]
-            if id_col.type.python_type is uuid.UUID:
+            if isinstance(id_col.type, Uuid):
                 ident = uuid.UUID(str(ident))
-        except (IndexError, ValueError, NotImplementedError) as exc:
+        except (IndexError, ValueError) as exc:
             raise Problem(400, "The cursor is not one this API returned", slug="invalid-cursor") from exc
         if moment is None:
             raise Problem(400, "The cursor is not one this API returned", slug="invalid-cursor")
