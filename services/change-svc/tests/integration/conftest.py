@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 import httpx
+import jsonschema
 import pytest
 from fastapi import FastAPI
+from referencing import Registry, Resource
 
 from change_svc.config import Settings
 from change_svc.main import create_app
+from greenzone_common.testing.conformance import conformance_dir
 from greenzone_common.testing.helpers import bearer, running
 
 ALICE = bearer("alice", "requester")
@@ -80,3 +85,28 @@ async def post(
     response = await client.post(path, json=json if json is not None else {}, headers=headers)
     assert response.status_code == status, response.text
     return dict(response.json())
+
+
+CDEVENTS_SCHEMAS = conformance_dir() / "cdevents" / "v0.5.1" / "schemas"
+TICKET_SCHEMAS = {
+    "dev.cdevents.ticket.created.0.2.0": "ticketcreated.json",
+    "dev.cdevents.ticket.updated.0.2.0": "ticketupdated.json",
+    "dev.cdevents.ticket.closed.0.2.0": "ticketclosed.json",
+}
+
+
+@functools.cache
+def _ticket_validator(schema_file: str) -> jsonschema.Draft202012Validator:
+    # the link schemas, under the ids the event schemas refer to them by
+    links = [json.loads(p.read_text()) for p in (CDEVENTS_SCHEMAS / "links").glob("*.json")]
+    registry: Registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in links)
+    schema = json.loads((CDEVENTS_SCHEMAS / schema_file).read_text())
+    return jsonschema.Draft202012Validator(
+        schema, registry=registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def assert_valid_ticket(ce_type: str, data: dict[str, Any]) -> None:
+    """A ticket CDEvent staged by change-svc validates against its CDEvents v0.5.1 schema and names its type."""
+    assert data["context"]["type"] == ce_type
+    _ticket_validator(TICKET_SCHEMAS[ce_type]).validate(data)

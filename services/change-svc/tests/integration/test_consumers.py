@@ -3,6 +3,7 @@ completion from release and observed deployments, freezes in the schedule and th
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from greenzone_common.contracts.release import (
 from greenzone_common.envelope import encode
 from greenzone_common.testing.helpers import bearer, eventually
 
-from .conftest import ALICE, BOB, create, post
+from .conftest import ALICE, BOB, assert_valid_ticket, create, post
 
 pytestmark = pytest.mark.integration
 
@@ -231,6 +232,14 @@ async def test_gate_denial_with_a_generated_change_id_drafts_that_change(
         change_id,
     )
     assert created == "true"
+    # a gate-drafted change is a ticket for outside tools from the moment it is drafted
+    [ticket] = await db.fetch(
+        "SELECT type, data FROM change.outbox WHERE key = $1 AND topic = 'greenzone.cdevents'", change_id
+    )
+    data = json.loads(ticket["data"]) if isinstance(ticket["data"], str) else ticket["data"]
+    assert ticket["type"] == "dev.cdevents.ticket.created.0.2.0"
+    assert_valid_ticket(ticket["type"], data)
+    assert (data["subject"]["id"], data["subject"]["content"]["creator"]) == (change_id, "github-actions")
 
 
 # --- deployments complete changes ------------------------------------------------------------------------------------

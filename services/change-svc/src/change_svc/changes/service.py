@@ -294,13 +294,11 @@ async def _publish(
 ) -> None:
     """Stage the Greenzone events and the CDEvents ticket event of one transition.
 
-    A draft is the requester's work in progress: it becomes a ticket for tools outside Greenzone when it is
-    submitted (``ticket.created``), and only then do its later transitions update or close that ticket. So raising
-    a change stages exactly one event (``change.created``), and a draft cancelled unsubmitted closes no ticket.
+    Every change is a ticket for tools outside Greenzone from the moment it exists, however it was raised (``POST
+    /changes``, drafted by the gate, from a standard template): ``ticket.created`` on creation, ``ticket.updated``
+    on every later transition, ``ticket.closed`` when it ends (rejected, cancelled, closed after its review).
     """
     await outbox.add(session, *events)
-    if change.submitted_at is None:
-        return
     data = _ticket(change, ticket, actor, at)
     await outbox.add_cloudevent(
         session, topic=CDEVENTS_TOPIC, type=data["context"]["type"], subject=change.id, data=data
@@ -561,7 +559,7 @@ async def submit(session: AsyncSession, outbox: Outbox, change_id: str, by: Acto
     events.append(ChangeSubmitted(**_approval_data(change), state=change.state, submitted_by=by.sub, submitted_at=now))  # type: ignore[arg-type]
     if change.state == "approved":
         events.append(_approved_event(change, now))
-    await _publish(session, outbox, change, by, now, "ticket.created", *events)
+    await _publish(session, outbox, change, by, now, "ticket.updated", *events)
     return change
 
 
