@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -24,6 +26,7 @@ from report_svc.projections.handlers import (
     platform_subscription,
     release_subscription,
 )
+from report_svc.releases import refresh
 from report_svc.releases.routes import router as releases_router
 from report_svc.releases.service import on_release_closed
 
@@ -51,4 +54,21 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or get_settings())
+    app = create_service_app(SPEC, settings or get_settings())
+    common = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # report-svc's own background work, started once the common plumbing (sessions, outbox) is up
+        async with common(app):
+            rt = app.state.runtime
+            tasks = [asyncio.create_task(refresh.run(rt.sessions, rt.outbox), name="report-svc.refresh")]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -50,3 +50,9 @@ class ReleaseReportPublished(EventData):
     incident_count: int = Field(default=0, ge=0, description="Incidents linked to them.")
     report_url: str | None = Field(default=None, description="Where the full report is served.")
     generated_at: Timestamp
+    revision: int = Field(
+        default=1,
+        ge=1,
+        description="1 for the report generated when the release closed; each regeneration after a late fact "
+        "(an incident, deployment, evidence or change outcome of the release arriving after it closed) adds 1.",
+    )

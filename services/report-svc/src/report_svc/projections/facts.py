@@ -232,6 +232,17 @@ class ReleaseReport(Base):
     release_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")  # 1 at closing, +1 per regeneration
+
+
+class ReportRefresh(Base):
+    """A closed release whose stored report a late fact may have changed: marked in the fact's transaction,
+    cleared by the refresher in the transaction that stores and announces the next revision."""
+
+    __tablename__ = "report_refresh"
+
+    release_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class FactVersion(Base):

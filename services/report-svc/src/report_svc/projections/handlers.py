@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, insert, literal, update
+from sqlalchemy import ColumnElement, Table, case, func, insert, literal, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -72,6 +72,78 @@ class Buffer:
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # change.created, by change id
     created_lifecycle: dict[str, dict[str, Any]] = field(default_factory=dict)
     change_events: list[dict[str, Any]] = field(default_factory=list)
+    late: LateFacts = field(default_factory=lambda: LateFacts())
+
+
+@dataclass
+class LateFacts:
+    """What the batch's facts could change in the report of a release that already closed (``releases/refresh``).
+
+    A release's report reads the production facts of its services: facts at its version, and facts from before it
+    closed (a deployment, rollback, incident or gate decision then can change its deployments, their outcome and the
+    incidents linked to them); the changes it lists; and its own events."""
+
+    earliest: dict[str, datetime] = field(default_factory=dict)  # service -> earliest fact time
+    versions: set[tuple[str, str]] = field(default_factory=set)  # (service, version)
+    changes: set[str] = field(default_factory=set)
+    releases: set[str] = field(default_factory=set)
+    incidents: set[str] = field(default_factory=set)  # a resolution after the close still changes the report
+
+    def fact(self, service: str, at: datetime | None, version: str | None = None) -> None:
+        if at is not None:
+            seen = self.earliest.get(service)
+            self.earliest[service] = at if seen is None else min(seen, at)
+        if version:
+            self.versions.add((service, version))
+
+    def __bool__(self) -> bool:
+        return bool(self.earliest or self.versions or self.changes or self.releases or self.incidents)
+
+
+# Every release the late facts may concern is locked FOR SHARE (in release_id order), closed or not: a concurrent
+# release.closed updates that row, so either it waits for this commit and its report sees these facts, or this
+# statement waits for its commit, sees closed_at and marks the release. Without the lock both could miss each other.
+MARK_LATE = text(
+    """
+WITH f AS (SELECT * FROM unnest(CAST(:services AS text[]), CAST(:earliest AS timestamptz[])) AS f(service, at)),
+v AS (SELECT * FROM unnest(CAST(:vservices AS text[]), CAST(:versions AS text[])) AS v(service, version)),
+hit AS (
+    SELECT r.release_id, r.closed_at FROM report.releases r
+    WHERE r.cancelled_at IS NULL AND (
+        r.release_id = ANY(CAST(:releases AS text[]))
+        OR r.changes ?| CAST(:changes AS text[])
+        OR EXISTS (SELECT 1 FROM f WHERE r.services ? f.service AND (r.closed_at IS NULL OR f.at <= r.closed_at))
+        OR EXISTS (SELECT 1 FROM v WHERE v.version = r.version AND r.services ? v.service)
+        OR EXISTS (
+            SELECT 1 FROM report.release_reports rr, jsonb_array_elements(rr.body -> 'incidents') AS i
+            WHERE rr.release_id = r.release_id AND i ->> 'id' = ANY(CAST(:incidents AS text[]))
+        )
+    )
+    ORDER BY r.release_id
+    FOR SHARE OF r
+)
+INSERT INTO report.report_refresh (release_id)
+SELECT release_id FROM hit WHERE closed_at IS NOT NULL
+ON CONFLICT DO NOTHING
+"""
+)
+
+
+def _mark_late(conn: Any, late: LateFacts) -> None:
+    earliest = sorted(late.earliest.items())
+    versions = sorted(late.versions)
+    conn.execute(
+        MARK_LATE,
+        {
+            "services": [s for s, _ in earliest],
+            "earliest": [t for _, t in earliest],
+            "vservices": [s for s, _ in versions],
+            "versions": [v for _, v in versions],
+            "changes": sorted(late.changes),
+            "releases": sorted(late.releases),
+            "incidents": sorted(late.incidents),
+        },
+    )
 
 
 def buffer(session: AsyncSession) -> Buffer:
@@ -144,6 +216,8 @@ def flush_buffer_sync(sync: Session) -> None:
             ),
             [{"service": s, "writer": w, "version": n} for (s, w), n in sorted(buf.touches.items())],
         )
+    if buf.late:
+        _mark_late(conn, buf.late)
 
 
 def _table(model: Any) -> Table:
@@ -371,6 +445,7 @@ async def on_change_event(session: AsyncSession, event: ReceivedEvent, data: Eve
             await _change_state(session, data, data.state, data.recorded_at)
         case _:  # reviewed: the timeline only
             pass
+    buffer(session).late.changes.add(data.change_id)
     await _change_event(session, event, data.change_id)
     await _touch(session, event, [data.service])
 
@@ -480,6 +555,7 @@ async def _release_snapshot(session: AsyncSession, data: rl.ReleaseEventData) ->
 async def on_release_event(session: AsyncSession, event: ReceivedEvent, data: EventData) -> None:
     assert isinstance(data, rl.ReleaseEventData)
     await _release_snapshot(session, data)
+    buffer(session).late.releases.add(data.release_id)
     await _touch(session, event, data.services)
     if isinstance(data, rl.ReleaseDeployed):
         services = list(data.services)
@@ -614,6 +690,7 @@ async def on_catalogue_event(session: AsyncSession, event: ReceivedEvent, data: 
                 )
             )
         case rl.GateEvaluated():
+            buffer(session).late.fact(data.service, data.evaluated_at)
             await _insert_new(
                 session,
                 GateDecisionRecord,
@@ -688,8 +765,10 @@ async def on_pipeline_event(session: AsyncSession, event: ReceivedEvent, data: E
     )
     if isinstance(data, dora_facts):
         await _touch(session, event, [data.service])
+    late = buffer(session).late
     match data:
         case pl.DeploymentObserved():
+            late.fact(data.service, data.at, data.version)
             key = ":".join((data.source, data.service, data.source_id, data.outcome, data.at.isoformat()))
             buffer(session).reports.setdefault(
                 key,
@@ -707,6 +786,7 @@ async def on_pipeline_event(session: AsyncSession, event: ReceivedEvent, data: E
                 },
             )
         case pl.RollbackObserved():
+            late.fact(data.service, data.at, data.version)
             await _insert_new(
                 session,
                 RollbackFact,
@@ -725,6 +805,8 @@ async def on_pipeline_event(session: AsyncSession, event: ReceivedEvent, data: E
             )
         case pl.IncidentDetected() | pl.IncidentResolved():
             detected = isinstance(data, pl.IncidentDetected)
+            late.fact(data.service, data.at, data.version)
+            late.incidents.add(data.incident_id)
             stmt = pg_insert(IncidentFact).values(
                 incident_id=data.incident_id,
                 service=data.service,
@@ -800,6 +882,7 @@ async def on_pipeline_event(session: AsyncSession, event: ReceivedEvent, data: E
                 stamp="finished_at",
             )
         case pl.TestsReported():
+            late.fact(data.service, None, data.version)
             await _insert_new(
                 session,
                 TestEvidence,
@@ -819,6 +902,7 @@ async def on_pipeline_event(session: AsyncSession, event: ReceivedEvent, data: E
                 ],
             )
         case pl.ScanReported():
+            late.fact(data.service, None, data.version)
             await _insert_new(
                 session,
                 ScanEvidence,

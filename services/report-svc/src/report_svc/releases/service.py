@@ -2,7 +2,9 @@
 
 Generated when ``release.closed`` arrives (in the consumer's transaction), stored, and announced with
 ``dev.greenzone.report.release.published.v1`` through the outbox. Before a release closes, the same report is
-computed on request as a preview.
+computed on request as a preview. A fact of a closed release that arrives later (an incident, a deployment,
+evidence, a change outcome) marks it in ``report_refresh``; ``refresh_report`` then regenerates it and, when it
+changed, stores and announces the next revision.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,14 @@ from greenzone_common.contracts.report import ReleaseReportPublished
 from greenzone_common.outbox import Outbox
 from report_svc.metrics import formulas as f
 from report_svc.metrics.store import iso, load_facts, load_green_zone, production_environments
-from report_svc.projections.facts import IncidentFact, ReleaseReport, ReleaseView, ScanEvidence, TestEvidence
+from report_svc.projections.facts import (
+    IncidentFact,
+    ReleaseReport,
+    ReleaseView,
+    ReportRefresh,
+    ScanEvidence,
+    TestEvidence,
+)
 from report_svc.projections.handlers import flush_buffer
 from report_svc.projections.models import ChangeLifecycle, ChangeView
 
@@ -190,16 +199,37 @@ async def stored_report(session: AsyncSession, release_id: str) -> dict[str, Any
     return None if row is None else dict(row.body)
 
 
-async def publish_report(session: AsyncSession, outbox: Outbox, release_id: str) -> dict[str, Any]:
-    """Generate, store (replacing an earlier one) and announce the report of a closed release."""
+def _content(body: dict[str, Any]) -> dict[str, Any]:
+    """What a report says, apart from when it was generated and which revision it is."""
+    return {k: v for k, v in body.items() if k not in ("generated_at", "revision")}
+
+
+async def publish_report(
+    session: AsyncSession, outbox: Outbox, release_id: str, *, only_if_changed: bool = False
+) -> dict[str, Any] | None:
+    """Generate, store and announce the report of a closed release; a report already stored is replaced by the
+    next revision. With ``only_if_changed``, a report that would say the same as the stored one is left as it is
+    (and None returned). Clears the release's refresh mark: the stored report now reflects every committed fact."""
     await flush_buffer(session)  # facts of the same batch, gathered but not yet written
     now = datetime.now(UTC)
     body = await build_report(session, release_id, now=now)
-    stmt = pg_insert(ReleaseReport).values(release_id=release_id, body=body, generated_at=now)
+    stored = (
+        await session.execute(
+            select(ReleaseReport.body, ReleaseReport.revision)
+            .where(ReleaseReport.release_id == release_id)
+            .with_for_update()  # the refresher and a redelivered release.closed number revisions one at a time
+        )
+    ).one_or_none()
+    await session.execute(delete(ReportRefresh).where(ReportRefresh.release_id == release_id))
+    if stored is not None and only_if_changed and _content(dict(stored.body)) == _content(body):
+        return None
+    revision = 1 if stored is None else stored.revision + 1
+    body["revision"] = revision
+    stmt = pg_insert(ReleaseReport).values(release_id=release_id, body=body, generated_at=now, revision=revision)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[ReleaseReport.release_id],
-            set_={"body": stmt.excluded.body, "generated_at": stmt.excluded.generated_at},
+            set_={k: stmt.excluded[k] for k in ("body", "generated_at", "revision")},
         )
     )
     await outbox.add(
@@ -215,9 +245,31 @@ async def publish_report(session: AsyncSession, outbox: Outbox, release_id: str)
             incident_count=len(body["incidents"]),
             report_url=f"/releases/{release_id}/report",
             generated_at=now,
+            revision=revision,
         ),
     )
     return body
+
+
+async def refresh_marked(session: AsyncSession, outbox: Outbox, *, limit: int = 20) -> int:
+    """Regenerate the reports of up to ``limit`` marked releases (one transaction, the caller's); returns how many
+    marks were taken. Marks held by another instance are skipped, not waited for."""
+    marked = list(
+        (
+            await session.execute(
+                select(ReportRefresh.release_id)
+                .order_by(ReportRefresh.requested_at, ReportRefresh.release_id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    for release_id in marked:
+        try:
+            await publish_report(session, outbox, release_id, only_if_changed=True)
+        except ReleaseNotFound:  # cannot happen for a marked release, which exists; nothing to refresh
+            await session.execute(delete(ReportRefresh).where(ReportRefresh.release_id == release_id))
+    return len(marked)
 
 
 def on_release_closed(outbox: Outbox) -> Any:
