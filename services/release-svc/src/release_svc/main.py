@@ -16,6 +16,7 @@ import release_svc.models  # noqa: F401 - registers every table on the metadata
 from greenzone_common.contracts import RELEASE_TOPIC
 from greenzone_common.db import unit_of_work
 from greenzone_common.service import Runtime, ServiceSpec, create_service_app
+from release_svc.audit.routes import router as audit_router
 from release_svc.calendar.routes import router as calendar_router
 from release_svc.catalogue.routes import router as catalogue_router
 from release_svc.config import Settings, get_settings
@@ -51,6 +52,7 @@ SPEC = ServiceSpec(
         gates_router,
         releases_router,
         calendar_router,
+        audit_router,
     ],
     produces=[RELEASE_TOPIC],
     subscriptions=_subscriptions,

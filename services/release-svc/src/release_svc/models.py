@@ -1,5 +1,6 @@
 """Every ORM model of the service, imported once so the metadata knows all tables."""
 
+from release_svc.audit.service import AUDIT
 from release_svc.catalogue.models import Service
 from release_svc.environments.models import Environment
 from release_svc.freezes.models import Freeze
@@ -10,6 +11,7 @@ from release_svc.releases.models import Release
 from release_svc.windows.models import Window
 
 __all__ = [
+    "AUDIT",
     "ChangeView",
     "Deployment",
     "Environment",

@@ -340,6 +340,12 @@ async def test_early_life_support_ends_by_itself_once_no_linked_incident_is_open
         assert release["closed_by"] is None
         [row] = await query("SELECT data FROM release.outbox WHERE type = 'dev.greenzone.release.closed.v1'")
         assert '"closed_by": null' in row["data"] or '"closed_by":null' in row["data"]
+        # the audit trail names the background task that closed it, not a person
+        history = (await client.get(f"/releases/{rid}/history", headers=VIEWER)).json()["items"]
+        closure = history[-1]
+        assert (closure["action"], closure["actor"], closure["via"]) == ("closed", None, "system")
+        assert closure["system"] == "release-svc:early-life-support"
+        assert (closure["before"]["state"], closure["after"]["state"]) == ("early_life_support", "closed")
 
 
 async def test_release_list_filters_and_pages(client: httpx.AsyncClient, svc: str) -> None:

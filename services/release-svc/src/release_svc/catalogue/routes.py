@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page, PageDep, page_of
@@ -19,10 +20,17 @@ router = APIRouter(tags=["catalogue"])
 
 @router.post("/services", status_code=201, response_model=ServiceRead)
 async def register_service(
-    body: ServiceCreate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep, response: Response
+    body: ServiceCreate,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
+    response: Response,
 ) -> ServiceRead:
     async with unit_of_work(sessions) as session:
-        registered, created = await service.register(session, outbox, body, datetime.now(UTC))
+        registered, created = await service.register(
+            session, outbox, body, Actor.from_request(user, request), datetime.now(UTC)
+        )
     if not created:
         response.status_code = 200
     return service.to_read(registered)

@@ -7,8 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.audit import Actor
 from greenzone_common.contracts.release import ServiceRegistered
 from greenzone_common.outbox import Outbox
+from release_svc.audit import service as audit
 from release_svc.catalogue.models import Service
 from release_svc.catalogue.policy import repository_short_name
 from release_svc.catalogue.schemas import ServiceCreate, ServiceRead
@@ -25,10 +27,13 @@ def _event(service: Service, now: datetime) -> ServiceRegistered:
     )
 
 
-async def register(session: AsyncSession, outbox: Outbox, data: ServiceCreate, now: datetime) -> tuple[Service, bool]:
+async def register(
+    session: AsyncSession, outbox: Outbox, data: ServiceCreate, by: Actor, now: datetime
+) -> tuple[Service, bool]:
     """Create the service or redefine it; returns it and whether it is new."""
     service = await session.get(Service, data.name, with_for_update=True)
     created = service is None
+    before = None if service is None else audit.snapshot(service)
     if service is None:
         service = Service(name=data.name, created_at=now)
         session.add(service)
@@ -39,6 +44,16 @@ async def register(session: AsyncSession, outbox: Outbox, data: ServiceCreate, n
     service.updated_at = now
     await session.flush()
     await outbox.add(session, _event(service, now))
+    await audit.record(
+        session,
+        by,
+        "service",
+        service.name,
+        "registered" if created else "redefined",
+        at=now,
+        before=before,
+        after=audit.snapshot(service),
+    )
     return service, created
 
 
@@ -49,6 +64,7 @@ async def ensure_known(
     service_name: str,
     repository: str | None = None,
     artifact: str | None = None,
+    by: Actor,
     now: datetime,
 ) -> Service | None:
     """Make a repository or artifact seen in CI events part of the catalogue (API.md: an unknown repository
@@ -59,19 +75,22 @@ async def ensure_known(
         ).scalar_one_or_none()
         if known is not None:
             return None
-        return await _attach(session, outbox, repository_short_name(repository), "repositories", repository, now)
+        return await _attach(session, outbox, repository_short_name(repository), "repositories", repository, by, now)
     if artifact:
         known = (
             await session.execute(select(Service.name).where(Service.artifacts.contains([artifact])).limit(1))
         ).scalar_one_or_none()
         if known is not None:
             return None
-        return await _attach(session, outbox, service_name, "artifacts", artifact, now)
+        return await _attach(session, outbox, service_name, "artifacts", artifact, by, now)
     return None
 
 
-async def _attach(session: AsyncSession, outbox: Outbox, name: str, field: str, value: str, now: datetime) -> Service:
+async def _attach(
+    session: AsyncSession, outbox: Outbox, name: str, field: str, value: str, by: Actor, now: datetime
+) -> Service:
     service = await session.get(Service, name, with_for_update=True)
+    before = None if service is None else audit.snapshot(service)
     if service is None:
         service = Service(
             name=name, repositories=[], artifacts=[], team=None, auto_registered=True, created_at=now, updated_at=now
@@ -81,6 +100,10 @@ async def _attach(session: AsyncSession, outbox: Outbox, name: str, field: str, 
     service.updated_at = now
     await session.flush()
     await outbox.add(session, _event(service, now))
+    action = "auto_registered" if before is None else f"{field}_seen"
+    await audit.record(
+        session, by, "service", service.name, action, at=now, before=before, after=audit.snapshot(service)
+    )
     return service
 
 

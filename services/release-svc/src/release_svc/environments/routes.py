@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page
@@ -20,10 +21,15 @@ router = APIRouter(tags=["environments"])
 
 @router.post("/environments", status_code=201, response_model=EnvironmentRead)
 async def define_environment(
-    body: EnvironmentCreate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep, response: Response
+    body: EnvironmentCreate,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
+    response: Response,
 ) -> EnvironmentRead:
     async with unit_of_work(sessions) as session:
-        env, created = await service.define(session, outbox, body, datetime.now(UTC))
+        env, created = await service.define(session, outbox, body, Actor.from_request(user, request), datetime.now(UTC))
     if not created:
         response.status_code = 200
     return service.to_read(env)

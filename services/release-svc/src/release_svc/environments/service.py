@@ -5,18 +5,21 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.audit import Actor
 from greenzone_common.contracts.release import EnvironmentDefined
 from greenzone_common.outbox import Outbox
+from release_svc.audit import service as audit
 from release_svc.environments.models import Environment
 from release_svc.environments.schemas import EnvironmentCreate, EnvironmentRead
 
 
 async def define(
-    session: AsyncSession, outbox: Outbox, data: EnvironmentCreate, now: datetime
+    session: AsyncSession, outbox: Outbox, data: EnvironmentCreate, by: Actor, now: datetime
 ) -> tuple[Environment, bool]:
     """Define an environment or redefine it; returns it and whether it is new."""
     env = await session.get(Environment, data.name, with_for_update=True)
     created = env is None
+    before = None if env is None else audit.snapshot(env)
     if env is None:
         env = Environment(name=data.name, created_at=now)
         session.add(env)
@@ -31,6 +34,8 @@ async def define(
             name=env.name, rank=env.rank, protected=env.protected, production=env.production, defined_at=now
         ),
     )
+    action = "defined" if created else "redefined"
+    await audit.record(session, by, "environment", env.name, action, at=now, before=before, after=audit.snapshot(env))
     return env, created
 
 

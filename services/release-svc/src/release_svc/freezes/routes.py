@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page, PageDep, page_of
@@ -19,11 +20,11 @@ router = APIRouter(tags=["freezes"])
 
 @router.post("/freezes", status_code=201, response_model=FreezeRead)
 async def schedule_freeze(
-    body: FreezeCreate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep
+    body: FreezeCreate, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
 ) -> FreezeRead:
     try:
         async with unit_of_work(sessions) as session:
-            freeze = await service.schedule(session, outbox, body, user.sub, datetime.now(UTC))
+            freeze = await service.schedule(session, outbox, body, Actor.from_request(user, request), datetime.now(UTC))
     except service.UnknownEnvironments as exc:
         raise validation_problem([{"loc": ["body", "environments"], "msg": f"unknown environment(s): {exc}"}]) from None
     return service.to_read(freeze)
@@ -55,10 +56,12 @@ async def get_freeze(freeze_id: str, user: CurrentUser, sessions: SessionsDep) -
 
 
 @router.delete("/freezes/{freeze_id}", status_code=204)
-async def lift_freeze(freeze_id: str, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep) -> Response:
+async def lift_freeze(
+    freeze_id: str, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
+) -> Response:
     try:
         async with unit_of_work(sessions) as session:
-            await service.lift(session, outbox, freeze_id, user.sub, datetime.now(UTC))
+            await service.lift(session, outbox, freeze_id, Actor.from_request(user, request), datetime.now(UTC))
     except service.FreezeNotFound:
         raise Problem(404, f"No active freeze with id {freeze_id}") from None
     return Response(status_code=204)

@@ -6,8 +6,10 @@ from datetime import datetime
 from sqlalchemy import literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.audit import Actor
 from greenzone_common.contracts.release import FreezeLifted, FreezeScheduled
 from greenzone_common.outbox import Outbox
+from release_svc.audit import service as audit
 from release_svc.environments import service as environments
 from release_svc.freezes.models import Freeze
 from release_svc.freezes.schemas import FreezeCreate, FreezeRead
@@ -22,7 +24,7 @@ class FreezeNotFound(LookupError):
     pass
 
 
-async def schedule(session: AsyncSession, outbox: Outbox, data: FreezeCreate, by: str, now: datetime) -> Freeze:
+async def schedule(session: AsyncSession, outbox: Outbox, data: FreezeCreate, by: Actor, now: datetime) -> Freeze:
     unknown = sorted(set(data.environments) - await environments.names(session))
     if unknown:
         raise UnknownEnvironments(", ".join(unknown))
@@ -34,7 +36,7 @@ async def schedule(session: AsyncSession, outbox: Outbox, data: FreezeCreate, by
         environments=data.environments,
         services=list(dict.fromkeys(data.services)),
         reason=data.reason,
-        created_by=by,
+        created_by=by.sub,
         created_at=now,
     )
     session.add(freeze)
@@ -49,22 +51,25 @@ async def schedule(session: AsyncSession, outbox: Outbox, data: FreezeCreate, by
             environments=freeze.environments,
             services=freeze.services,
             reason=freeze.reason,
-            scheduled_by=by,
+            scheduled_by=by.sub,
             scheduled_at=now,
         ),
     )
+    await audit.record(session, by, "freeze", freeze.id, "scheduled", at=now, after=audit.snapshot(freeze))
     await releases.notify_freeze(session, to_read(freeze), now)
     return freeze
 
 
-async def lift(session: AsyncSession, outbox: Outbox, freeze_id: str, by: str, now: datetime) -> Freeze:
+async def lift(session: AsyncSession, outbox: Outbox, freeze_id: str, by: Actor, now: datetime) -> Freeze:
     freeze = await session.get(Freeze, freeze_id, with_for_update=True)
     if freeze is None or freeze.lifted_at is not None:
         raise FreezeNotFound(freeze_id)
+    before = audit.snapshot(freeze)
     freeze.lifted_at = now
-    freeze.lifted_by = by
+    freeze.lifted_by = by.sub
     await session.flush()
-    await outbox.add(session, FreezeLifted(freeze_id=freeze.id, name=freeze.name, lifted_by=by, lifted_at=now))
+    await outbox.add(session, FreezeLifted(freeze_id=freeze.id, name=freeze.name, lifted_by=by.sub, lifted_at=now))
+    await audit.record(session, by, "freeze", freeze.id, "lifted", at=now, before=before, after=audit.snapshot(freeze))
     return freeze
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.audit import Actor
 from greenzone_common.consumer import Handler, Subscription
 from greenzone_common.contracts import CHANGE_TOPIC, PIPELINE_TOPIC
 from greenzone_common.contracts.base import EventData
@@ -232,7 +233,7 @@ def deployment_observed(outbox: Outbox, els_period: timedelta) -> Handler:
                 outcome=data.outcome,
                 commit=data.commit,
                 deployments=[deployment],
-                by=None,
+                by=Actor.from_event(event),
                 at=data.at,
                 els_period=els_period,
                 source=data.source,
@@ -302,7 +303,14 @@ def rollback_observed(outbox: Outbox) -> Handler:
         )
         if live is not None:
             await releases.rollback(
-                session, outbox, live, env, "rolled back (reported by a tool)", None, data.at, data.source or "pipeline"
+                session,
+                outbox,
+                live,
+                env,
+                "rolled back (reported by a tool)",
+                Actor.from_event(event),
+                data.at,
+                data.source or "pipeline",
             )
 
     return handle
@@ -356,6 +364,7 @@ def repository_seen(outbox: Outbox) -> Handler:
             outbox,
             service_name=str(data.service),
             repository=repository,
+            by=Actor.from_event(event),
             now=at,  # type: ignore[attr-defined]
         )
 
@@ -366,7 +375,12 @@ def artifact_seen(outbox: Outbox) -> Handler:
     async def handle(session: AsyncSession, event: ReceivedEvent, data: EventData) -> None:
         assert isinstance(data, ArtifactPublished)
         await catalogue.ensure_known(
-            session, outbox, service_name=data.service, artifact=data.name, now=data.published_at
+            session,
+            outbox,
+            service_name=data.service,
+            artifact=data.name,
+            by=Actor.from_event(event),
+            now=data.published_at,
         )
 
     return handle

@@ -3,13 +3,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page, PageDep, page_of
 from greenzone_common.problems import Problem, validation_problem
 from greenzone_common.service import OutboxDep, SessionsDep
+from release_svc.audit import service as audit
 from release_svc.deps import SettingsDep
 from release_svc.gates import service as gates
 from release_svc.releases import service
@@ -45,11 +47,11 @@ def _unknown_environment(name: str) -> Problem:
 
 @router.post("/releases", status_code=201, response_model=ReleaseCreated)
 async def plan_release(
-    body: ReleaseCreate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep
+    body: ReleaseCreate, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
 ) -> ReleaseCreated:
     try:
         async with unit_of_work(sessions) as session:
-            release = await service.plan(session, outbox, body, user.sub, datetime.now(UTC))
+            release = await service.plan(session, outbox, body, Actor.from_request(user, request), datetime.now(UTC))
             read = await service.to_read(session, release, details=False)
     except service.UnknownReleases as exc:
         raise validation_problem([{"loc": ["body", "depends_on"], "msg": f"unknown release(s): {exc}"}]) from None
@@ -83,12 +85,19 @@ async def get_release(release_id: str, user: CurrentUser, sessions: SessionsDep)
 
 @router.patch("/releases/{release_id}", response_model=ReleaseRead)
 async def reschedule_release(
-    release_id: str, body: ReleaseUpdate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep
+    release_id: str,
+    body: ReleaseUpdate,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
 ) -> ReleaseRead:
     try:
         async with unit_of_work(sessions) as session:
             release = await service.get(session, release_id, lock=True)
-            await service.reschedule(session, outbox, release, body.milestones, user.sub, datetime.now(UTC))
+            await service.reschedule(
+                session, outbox, release, body.milestones, Actor.from_request(user, request), datetime.now(UTC)
+            )
             return await service.to_read(session, release)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None
@@ -98,12 +107,19 @@ async def reschedule_release(
 
 @router.post("/releases/{release_id}/changes", response_model=ReleaseRead)
 async def add_change(
-    release_id: str, body: ReleaseChangeAdd, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep
+    release_id: str,
+    body: ReleaseChangeAdd,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
 ) -> ReleaseRead:
     try:
         async with unit_of_work(sessions) as session:
             release = await service.get(session, release_id, lock=True)
-            await service.add_change(session, outbox, release, body.change_id, user.sub, datetime.now(UTC))
+            await service.add_change(
+                session, outbox, release, body.change_id, Actor.from_request(user, request), datetime.now(UTC)
+            )
             return await service.to_read(session, release)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None
@@ -113,13 +129,18 @@ async def add_change(
 
 @router.post("/releases/{release_id}/cancel", response_model=ReleaseRead)
 async def cancel_release(
-    release_id: str, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep, body: CancelBody | None = None
+    release_id: str,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
+    body: CancelBody | None = None,
 ) -> ReleaseRead:
     try:
         async with unit_of_work(sessions) as session:
             release = await service.get(session, release_id, lock=True)
             reason = body.reason if body else ""
-            await service.cancel(session, outbox, release, reason, user.sub, datetime.now(UTC))
+            await service.cancel(session, outbox, release, reason, Actor.from_request(user, request), datetime.now(UTC))
             return await service.to_read(session, release)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None
@@ -132,6 +153,7 @@ async def deploy_release(
     release_id: str,
     body: DeploymentCreate,
     user: ReleaseManager,
+    request: Request,
     sessions: SessionsDep,
     outbox: OutboxDep,
     settings: SettingsDep,
@@ -144,6 +166,7 @@ async def deploy_release(
             release = await service.get(session, release_id)
             env = await service.environment(session, body.environment)
             await service.check_deployable(session, release, env)
+            actor = Actor.from_request(user, request)
             decisions = [
                 await gates.evaluate(
                     session,
@@ -154,6 +177,8 @@ async def deploy_release(
                 )
                 for name in release.services
             ]
+            for decision in decisions:  # recorded whatever they say, like the decisions themselves
+                await audit.gate_evaluated(session, actor, decision)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None
     except service.UnknownEnvironment:
@@ -181,7 +206,7 @@ async def deploy_release(
                 outcome=body.outcome,
                 commit=body.commit,
                 decision_ids={d.service: d.decision_id for d in decisions},
-                by=user.sub,
+                by=actor,
                 now=now,
                 els_period=settings.els_period,
             )
@@ -195,13 +220,20 @@ async def deploy_release(
 
 @router.post("/releases/{release_id}/rollback", response_model=ReleaseRead)
 async def rollback_release(
-    release_id: str, body: RollbackCreate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep
+    release_id: str,
+    body: RollbackCreate,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
 ) -> ReleaseRead:
     try:
         async with unit_of_work(sessions) as session:
             release = await service.get(session, release_id, lock=True)
             env = await service.environment(session, body.environment)
-            await service.rollback(session, outbox, release, env, body.reason, user.sub, datetime.now(UTC))
+            await service.rollback(
+                session, outbox, release, env, body.reason, Actor.from_request(user, request), datetime.now(UTC)
+            )
             return await service.to_read(session, release)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None
@@ -212,11 +244,13 @@ async def rollback_release(
 
 
 @router.post("/releases/{release_id}/close", response_model=ReleaseRead)
-async def close_release(release_id: str, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep) -> ReleaseRead:
+async def close_release(
+    release_id: str, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
+) -> ReleaseRead:
     try:
         async with unit_of_work(sessions) as session:
             release = await service.get(session, release_id, lock=True)
-            await service.close(session, outbox, release, user.sub, datetime.now(UTC))
+            await service.close(session, outbox, release, Actor.from_request(user, request), datetime.now(UTC))
             return await service.to_read(session, release)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.audit import Actor
 from greenzone_common.contracts.release import (
     Milestones,
     ReleaseCancelled,
@@ -23,6 +24,7 @@ from greenzone_common.contracts.release import (
     ReleaseRolledBack,
 )
 from greenzone_common.outbox import Outbox
+from release_svc.audit import service as audit
 from release_svc.environments.models import Environment
 from release_svc.freezes.schemas import FreezeRead
 from release_svc.notifications import service as notifications
@@ -38,6 +40,8 @@ from release_svc.releases.schemas import (
 )
 
 SOURCE = "release-svc"
+#: the background task that ends early life support (its audit entries name it)
+ELS_TASK = "release-svc:early-life-support"
 
 
 class ReleaseNotFound(LookupError):
@@ -72,7 +76,7 @@ def _base(release: Release) -> dict[str, Any]:
     }
 
 
-async def plan(session: AsyncSession, outbox: Outbox, data: ReleaseCreate, by: str, now: datetime) -> Release:
+async def plan(session: AsyncSession, outbox: Outbox, data: ReleaseCreate, by: Actor, now: datetime) -> Release:
     depends_on = list(dict.fromkeys(data.depends_on))
     if depends_on:
         found = set((await session.execute(select(Release.id).where(Release.id.in_(depends_on)))).scalars())
@@ -90,7 +94,7 @@ async def plan(session: AsyncSession, outbox: Outbox, data: ReleaseCreate, by: s
         notify_secret=secrets.token_urlsafe(32),
         depends_on=depends_on,
         state="planned",
-        created_by=by,
+        created_by=by.sub,
         created_at=now,
         updated_at=now,
     )
@@ -103,11 +107,12 @@ async def plan(session: AsyncSession, outbox: Outbox, data: ReleaseCreate, by: s
             milestones=Milestones.model_validate(release.milestones),
             notify=release.notify,
             depends_on=release.depends_on,
-            planned_by=by,
+            planned_by=by.sub,
             planned_at=now,
         ),
     )
     await notifications.enqueue(session, release, "release.planned", {}, now)
+    await audit.record(session, by, "release", release.id, "planned", at=now, after=audit.snapshot(release))
     return release
 
 
@@ -124,25 +129,38 @@ def _open(release: Release) -> None:
 
 
 async def add_change(
-    session: AsyncSession, outbox: Outbox, release: Release, change_id: str, by: str, now: datetime
+    session: AsyncSession, outbox: Outbox, release: Release, change_id: str, by: Actor, now: datetime
 ) -> Release:
     _open(release)
     if change_id in release.changes:
-        return release
+        return release  # nothing changes, nothing to record
+    before = audit.snapshot(release)
     release.changes = [*release.changes, change_id]
     release.updated_at = now
     await session.flush()
     await outbox.add(
-        session, ReleaseChanged(**_base(release), added_changes=[change_id], changed_by=by, changed_at=now)
+        session, ReleaseChanged(**_base(release), added_changes=[change_id], changed_by=by.sub, changed_at=now)
     )
     await notifications.enqueue(session, release, "release.changed", {"added_changes": [change_id]}, now)
+    await audit.record(
+        session,
+        by,
+        "release",
+        release.id,
+        "change_added",
+        at=now,
+        before=before,
+        after=audit.snapshot(release),
+        change_id=change_id,
+    )
     return release
 
 
 async def reschedule(
-    session: AsyncSession, outbox: Outbox, release: Release, milestones: MilestonesBody, by: str, now: datetime
+    session: AsyncSession, outbox: Outbox, release: Release, milestones: MilestonesBody, by: Actor, now: datetime
 ) -> Release:
     _open(release)
+    before = audit.snapshot(release)
     merged = dict(release.milestones)
     merged.update(milestones.model_dump(mode="json", exclude_unset=True))
     release.milestones = merged
@@ -150,24 +168,41 @@ async def reschedule(
     await session.flush()
     await outbox.add(
         session,
-        ReleaseChanged(**_base(release), milestones=Milestones.model_validate(merged), changed_by=by, changed_at=now),
+        ReleaseChanged(
+            **_base(release), milestones=Milestones.model_validate(merged), changed_by=by.sub, changed_at=now
+        ),
     )
     await notifications.enqueue(session, release, "release.schedule_changed", {"milestones": merged}, now)
+    await audit.record(
+        session, by, "release", release.id, "rescheduled", at=now, before=before, after=audit.snapshot(release)
+    )
     return release
 
 
 async def cancel(
-    session: AsyncSession, outbox: Outbox, release: Release, reason: str, by: str, now: datetime
+    session: AsyncSession, outbox: Outbox, release: Release, reason: str, by: Actor, now: datetime
 ) -> Release:
     if release.state not in policy.CANCELLABLE:
         raise ReleaseConflict(
             f"Release {release.id} is {release.state}; only a planned or in-progress one can be cancelled"
         )
+    before = audit.snapshot(release)
     release.state = "cancelled"
     release.updated_at = now
     await session.flush()
-    await outbox.add(session, ReleaseCancelled(**_base(release), reason=reason, cancelled_by=by, cancelled_at=now))
+    await outbox.add(session, ReleaseCancelled(**_base(release), reason=reason, cancelled_by=by.sub, cancelled_at=now))
     await notifications.enqueue(session, release, "release.cancelled", {"reason": reason}, now)
+    await audit.record(
+        session,
+        by,
+        "release",
+        release.id,
+        "cancelled",
+        at=now,
+        before=before,
+        after=audit.snapshot(release),
+        reason=reason or None,
+    )
     return release
 
 
@@ -204,7 +239,7 @@ async def deploy(
     outcome: str,
     commit: str | None,
     decision_ids: dict[str, str],
-    by: str,
+    by: Actor,
     now: datetime,
     els_period: timedelta,
 ) -> list[Deployment]:
@@ -218,7 +253,7 @@ async def deploy(
             environment=env.name,
             commit=commit,
             decision_id=decision_id,
-            requested_by=by,
+            requested_by=by.sub,
             requested_at=now,
         ),
     )
@@ -268,13 +303,15 @@ async def apply_deployment(
     outcome: str,
     commit: str | None,
     deployments: Sequence[Deployment],
-    by: str | None,
+    by: Actor,
     at: datetime,
     els_period: timedelta,
     source: str,
 ) -> None:
-    """The release's side of a deployment (recorded here or observed by pipeline-svc): state, events, webhooks."""
+    """The release's side of a deployment (recorded here or observed by pipeline-svc): state, events, webhooks,
+    and its audit entry (``by`` is the caller, or the observed event)."""
     success = outcome == "success"
+    snapshot_before = audit.snapshot(release)
     before = release.state
     release.state = policy.after_deployment(before, production=env.production, success=success, els_period=els_period)
     release.updated_at = at
@@ -292,7 +329,7 @@ async def apply_deployment(
             decision_id=next((d.decision_id for d in deployments if d.decision_id), None),
             production=env.production,
             source=source,
-            deployed_by=by,
+            deployed_by=by.sub,
             deployed_at=at,
         ),
     )
@@ -313,6 +350,23 @@ async def apply_deployment(
                 **_base(release), environment=env.name, started_at=at, ends_at=release.els_ends_at
             ),
         )
+    await audit.record(
+        session,
+        by,
+        "release",
+        release.id,
+        "deployed" if success else "deployment_failed",
+        at=at,
+        before=snapshot_before,
+        after=audit.snapshot(release),
+        environment=env.name,
+        outcome=outcome,
+        commit=commit,
+        deployments=ids,
+        decisions=sorted({d.decision_id for d in deployments if d.decision_id}) or None,
+        source=source,
+        early_life_support_started=policy.starts_early_life_support(before, release.state) or None,
+    )
 
 
 async def rollback(
@@ -321,7 +375,7 @@ async def rollback(
     release: Release,
     env: Environment,
     reason: str,
-    by: str | None,
+    by: Actor,
     now: datetime,
     source: str = SOURCE,
 ) -> Release:
@@ -352,31 +406,54 @@ async def rollback(
         for service in release.services
     ]
     await session.execute(insert(Rollback), rows)
+    before = audit.snapshot(release)
     release.state = policy.after_rollback(release.state, production=env.production)
     release.updated_at = now
     await session.flush()
     await outbox.add(
         session,
-        ReleaseRolledBack(**_base(release), environment=env.name, reason=reason, rolled_back_by=by, rolled_back_at=now),
+        ReleaseRolledBack(
+            **_base(release), environment=env.name, reason=reason, rolled_back_by=by.sub, rolled_back_at=now
+        ),
     )
     await notifications.enqueue(
         session, release, "release.rolledback", {"environment": env.name, "reason": reason}, now
     )
+    await audit.record(
+        session,
+        by,
+        "release",
+        release.id,
+        "rolled_back",
+        at=now,
+        before=before,
+        after=audit.snapshot(release),
+        environment=env.name,
+        reason=reason or None,
+        rollbacks=[r["id"] for r in rows],
+        source=source,
+    )
     return release
 
 
-async def close(session: AsyncSession, outbox: Outbox, release: Release, by: str | None, now: datetime) -> Release:
+async def close(session: AsyncSession, outbox: Outbox, release: Release, by: Actor, now: datetime) -> Release:
+    """Close the release: by a release manager, or (``by`` a background actor, ``closed_by`` null) when its early
+    life support is over."""
     if release.state not in policy.CLOSABLE:
         raise ReleaseConflict(
             f"Release {release.id} is {release.state}; only a deployed release or one in early life support closes"
         )
+    before = audit.snapshot(release)
     release.state = "closed"
     release.closed_at = now
-    release.closed_by = by
+    release.closed_by = by.sub
     release.updated_at = now
     await session.flush()
-    await outbox.add(session, ReleaseClosed(**_base(release), closed_by=by, closed_at=now))
-    await notifications.enqueue(session, release, "release.closed", {"closed_by": by}, now)
+    await outbox.add(session, ReleaseClosed(**_base(release), closed_by=by.sub, closed_at=now))
+    await notifications.enqueue(session, release, "release.closed", {"closed_by": by.sub}, now)
+    await audit.record(
+        session, by, "release", release.id, "closed", at=now, before=before, after=audit.snapshot(release)
+    )
     return release
 
 
@@ -416,7 +493,7 @@ async def close_expired(session: AsyncSession, outbox: Outbox, now: datetime, li
         if policy.early_life_support_over(
             release.state, release.els_ends_at, now, await open_incidents(session, release)
         ):
-            await close(session, outbox, release, None, now)
+            await close(session, outbox, release, Actor.background(ELS_TASK), now)
             closed.append(release.id)
     return closed
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page
@@ -20,11 +21,11 @@ router = APIRouter(tags=["windows"])
 
 @router.post("/windows", status_code=201, response_model=WindowRead)
 async def define_window(
-    body: WindowCreate, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep
+    body: WindowCreate, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
 ) -> WindowRead:
     try:
         async with unit_of_work(sessions) as session:
-            window = await service.define(session, outbox, body, user.sub, datetime.now(UTC))
+            window = await service.define(session, outbox, body, Actor.from_request(user, request), datetime.now(UTC))
     except service.UnknownEnvironment:
         raise validation_problem(
             [{"loc": ["body", "environment"], "msg": f"unknown environment {body.environment!r}"}]
@@ -40,10 +41,12 @@ async def list_windows(user: CurrentUser, sessions: SessionsDep, environment: st
 
 
 @router.delete("/windows/{window_id}", status_code=204)
-async def delete_window(window_id: str, user: ReleaseManager, sessions: SessionsDep, outbox: OutboxDep) -> Response:
+async def delete_window(
+    window_id: str, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
+) -> Response:
     async with unit_of_work(sessions) as session:
         window = await session.get(Window, window_id, with_for_update=True)
         if window is None:
             raise Problem(404, f"No window with id {window_id}")
-        await service.remove(session, outbox, window, user.sub, datetime.now(UTC))
+        await service.remove(session, outbox, window, Actor.from_request(user, request), datetime.now(UTC))
     return Response(status_code=204)

@@ -6,8 +6,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.audit import Actor
 from greenzone_common.contracts.release import WindowDefined, WindowRemoved
 from greenzone_common.outbox import Outbox
+from release_svc.audit import service as audit
 from release_svc.environments.models import Environment
 from release_svc.windows.models import Window
 from release_svc.windows.policy import WindowRule
@@ -18,7 +20,7 @@ class UnknownEnvironment(LookupError):
     pass
 
 
-async def define(session: AsyncSession, outbox: Outbox, data: WindowCreate, by: str, now: datetime) -> Window:
+async def define(session: AsyncSession, outbox: Outbox, data: WindowCreate, by: Actor, now: datetime) -> Window:
     if await session.get(Environment, data.environment) is None:
         raise UnknownEnvironment(data.environment)
     window = Window(
@@ -28,7 +30,7 @@ async def define(session: AsyncSession, outbox: Outbox, data: WindowCreate, by: 
         start=data.start,
         end=data.end,
         timezone=data.timezone,
-        created_by=by,
+        created_by=by.sub,
         created_at=now,
     )
     session.add(window)
@@ -45,15 +47,18 @@ async def define(session: AsyncSession, outbox: Outbox, data: WindowCreate, by: 
             defined_at=now,
         ),
     )
+    await audit.record(session, by, "window", window.id, "defined", at=now, after=audit.snapshot(window))
     return window
 
 
-async def remove(session: AsyncSession, outbox: Outbox, window: Window, by: str, now: datetime) -> None:
+async def remove(session: AsyncSession, outbox: Outbox, window: Window, by: Actor, now: datetime) -> None:
+    before = audit.snapshot(window)
     await session.delete(window)
     await session.flush()
     await outbox.add(
-        session, WindowRemoved(window_id=window.id, environment=window.environment, removed_by=by, removed_at=now)
+        session, WindowRemoved(window_id=window.id, environment=window.environment, removed_by=by.sub, removed_at=now)
     )
+    await audit.record(session, by, "window", window.id, "removed", at=now, before=before)
 
 
 async def list_windows(session: AsyncSession, environment: str | None = None) -> list[Window]:
