@@ -10,6 +10,7 @@ from greenzone_common.outbox import Outbox
 from greenzone_common.problems import Problem
 from greenzone_common.service import Runtime
 from release_svc.config import Settings
+from release_svc.notifications.service import UrlGuard
 
 
 def settings(request: Request) -> Settings:
@@ -18,6 +19,14 @@ def settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(settings)]
+
+
+async def _notify_guard(request: Request) -> UrlGuard:
+    guard: UrlGuard = request.app.state.notify_guard
+    return guard
+
+
+NotifyGuardDep = Annotated[UrlGuard, Depends(_notify_guard)]
 
 
 # The gate is the hot path: FastAPI runs a plain ``def`` dependency in a worker thread, so its dependencies are

@@ -24,7 +24,7 @@ from release_svc.db import SCHEMA, Base
 from release_svc.environments.routes import router as environments_router
 from release_svc.freezes.routes import router as freezes_router
 from release_svc.gates.routes import router as gates_router
-from release_svc.notifications.service import Sender
+from release_svc.notifications.service import Sender, UrlGuard
 from release_svc.projections.handlers import change_subscription, pipeline_subscription
 from release_svc.releases import service as releases
 from release_svc.releases.routes import router as releases_router
@@ -76,6 +76,10 @@ async def end_early_life_support(runtime: Runtime, interval: float) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = create_service_app(SPEC, settings)
+    # where webhooks may go: checked when a release is planned and before every delivery (tests may swap it)
+    app.state.notify_guard = UrlGuard.from_settings(
+        settings.notify_private_allowed, settings.notify_allowed_hosts, settings.notify_timeout
+    )
     plumbing = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -84,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime: Runtime = app.state.runtime
             sender = Sender(
                 runtime.sessions,
+                guard=app.state.notify_guard,
                 max_attempts=settings.notify_max_attempts,
                 backoff=settings.notify_backoff,
                 timeout=settings.notify_timeout,

@@ -6,6 +6,10 @@ with the release's secret, and retries a failed post with exponential backoff un
 
 Headers: ``X-Greenzone-Event`` (the kind), ``X-Greenzone-Delivery`` (stable across retries),
 ``X-Greenzone-Signature-256: sha256=<hex HMAC-SHA256 of the body with the release's secret>``.
+
+Where a webhook may go is ``notifications.policy``: :class:`UrlGuard` checks a URL when the release is planned and
+again before every attempt (a name's addresses can change in between), and the sender connects to the very address
+it vetted (the URL's host stays in ``Host`` and in TLS SNI), so a second lookup cannot send it elsewhere.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +31,9 @@ import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from release_svc.notifications import policy
 from release_svc.notifications.models import NotificationDelivery
+from release_svc.notifications.policy import IPAddress, NotifyPolicy, Target, UnsafeUrl
 from release_svc.releases.models import Release
 
 log = structlog.get_logger(__name__)
@@ -38,6 +47,58 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, body), signature)
+
+
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+
+
+class Unresolvable(UnsafeUrl):
+    pass
+
+
+@dataclass(frozen=True)
+class UrlGuard:
+    """The notification policy with a name resolver (the system's; tests give their own)."""
+
+    policy: NotifyPolicy
+    resolver: Resolver = system_resolver
+    timeout: float = 5.0
+
+    @classmethod
+    def from_settings(cls, allow_private: bool, allowed_hosts: Sequence[str], timeout: float) -> UrlGuard:
+        return cls(NotifyPolicy.build(allow_private, allowed_hosts), timeout=timeout)
+
+    async def vet(self, url: str) -> tuple[Target, list[IPAddress]]:
+        """The URL's target and the addresses it may be called at; raises UnsafeUrl. Every address the name
+        resolves to must pass: a name answering with one public and one internal address is refused."""
+        target = policy.parse(url)
+        policy.check_host(target, self.policy)
+        literal = target.literal_ip
+        if literal is not None:
+            return target, [literal]
+        try:
+            addresses = await asyncio.wait_for(self.resolver(target.host, target.port), self.timeout)
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            raise Unresolvable(f"host {target.host!r} does not resolve ({type(exc).__name__})") from None
+        if not addresses:
+            raise Unresolvable(f"host {target.host!r} does not resolve")
+        for ip in addresses:
+            policy.check_address(target, ip, self.policy)
+        return target, addresses
+
+    async def check_planned(self, url: str) -> None:
+        """When a release is planned. Where private destinations are allowed (development, test) a name that does
+        not resolve yet is accepted; elsewhere it cannot be vetted, so it is refused."""
+        try:
+            await self.vet(url)
+        except Unresolvable:
+            if not self.policy.allow_private:
+                raise
 
 
 def retry_delay(attempts: int, backoff: float) -> timedelta:
@@ -87,12 +148,14 @@ class Sender:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        guard: UrlGuard,
         max_attempts: int,
         backoff: float,
         timeout: float,
         batch: int = 50,
     ) -> None:
         self.sessions = sessions
+        self.guard = guard
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.batch = batch
@@ -154,7 +217,16 @@ class Sender:
             SIGNATURE_HEADER: sign(secret, body),
         }
         try:
-            response = await self.client.post(delivery.url, content=body, headers=headers)
+            target, addresses = await self.guard.vet(delivery.url)
+        except UnsafeUrl as exc:  # nothing is sent; retried like any failed attempt (the name may change back)
+            log.warning("notifications.refused", url=delivery.url, reason=str(exc))
+            return f"refused: {exc}"[:2000]
+        headers["Host"] = target.host_header
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" and target.literal_ip is None else {}
+        try:
+            response = await self.client.post(
+                target.pinned(addresses[0]), content=body, headers=headers, extensions=extensions
+            )
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:2000]
         if response.is_success:

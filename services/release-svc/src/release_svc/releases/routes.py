@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,8 +13,10 @@ from greenzone_common.pagination import Page, PageDep, page_of
 from greenzone_common.problems import Problem, validation_problem
 from greenzone_common.service import OutboxDep, SessionsDep
 from release_svc.audit import service as audit
-from release_svc.deps import SettingsDep
+from release_svc.deps import NotifyGuardDep, SettingsDep
 from release_svc.gates import service as gates
+from release_svc.notifications.policy import UnsafeUrl
+from release_svc.notifications.service import UrlGuard
 from release_svc.releases import service
 from release_svc.releases.models import Release
 from release_svc.releases.schemas import (
@@ -45,10 +48,36 @@ def _unknown_environment(name: str) -> Problem:
     return validation_problem([{"loc": ["body", "environment"], "msg": f"unknown environment {name!r}"}])
 
 
+async def _check_notify(guard: UrlGuard, urls: list[str]) -> None:
+    """422 naming every notification URL the service refuses to call (before anything is written)."""
+
+    async def problem(url: str) -> str | None:
+        try:
+            await guard.check_planned(url)
+        except UnsafeUrl as exc:
+            return str(exc)
+        return None
+
+    found = await asyncio.gather(*(problem(url) for url in urls))
+    errors = [
+        {"loc": ["body", "notify", i], "msg": f"{url}: {msg}"}
+        for i, (url, msg) in enumerate(zip(urls, found, strict=True))
+        if msg
+    ]
+    if errors:
+        raise validation_problem(errors)
+
+
 @router.post("/releases", status_code=201, response_model=ReleaseCreated)
 async def plan_release(
-    body: ReleaseCreate, user: ReleaseManager, request: Request, sessions: SessionsDep, outbox: OutboxDep
+    body: ReleaseCreate,
+    user: ReleaseManager,
+    request: Request,
+    sessions: SessionsDep,
+    outbox: OutboxDep,
+    guard: NotifyGuardDep,
 ) -> ReleaseCreated:
+    await _check_notify(guard, [str(url) for url in body.notify])
     try:
         async with unit_of_work(sessions) as session:
             release = await service.plan(session, outbox, body, Actor.from_request(user, request), datetime.now(UTC))
