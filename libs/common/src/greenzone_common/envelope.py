@@ -1,7 +1,10 @@
-"""The CloudEvents envelope in the Kafka protocol binding, binary content mode (via the ``cloudevents`` SDK).
+"""The CloudEvents envelope in the Kafka protocol binding, binary content mode.
 
 Headers ``ce_*`` carry the attributes, ``content-type`` the data's media type, W3C ``traceparent``/``tracestate``
-the trace; the key is the aggregate id; the value is the event data as JSON.
+the trace; the key is the aggregate id; the value is the event data as JSON. Encoding goes through the
+``cloudevents`` SDK; decoding reads the few ``ce_*`` headers directly (the SDK's ``from_binary`` cost about 20 µs
+per event, most of the consumer's decoding time), checking what the SDK checked: the required attributes are there
+and not empty, the spec version is 1.0, the time is an RFC 3339 timestamp.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -68,57 +72,85 @@ def encode(
 
 @dataclass(frozen=True)
 class ReceivedEvent:
-    """A CloudEvent read from Kafka, with where it came from."""
+    """A CloudEvent read from Kafka, with where it came from. ``value`` is the data as received (JSON bytes);
+    ``data`` parses it on first use."""
 
     id: str
     type: str
     source: str
     subject: str | None
     time: datetime | None
-    data: dict[str, Any]
     topic: str
     partition: int
     offset: int
     key: bytes | None
     headers: KafkaHeaders = field(repr=False)
+    value: bytes = field(default=b"", repr=False)
 
     @property
     def trace(self) -> dict[str, str]:
         return {n: v.decode() for n, v in self.headers if n in TRACE_HEADERS}
 
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The data as a JSON object; raises :class:`MalformedEvent` when it is not one."""
+        try:
+            data = json.loads(self.value) if self.value else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedEvent(f"event data is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise MalformedEvent("event data must be a JSON object")
+        return data
+
+
+REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type")
+
 
 def decode(
-    *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, headers: KafkaHeaders
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: KafkaHeaders,
+    parse_data: bool = True,
 ) -> ReceivedEvent:
-    """Parse a binary-mode message; raises :class:`MalformedEvent` naming what is wrong."""
-    header_map = {name: val for name, val in headers}
-    missing = [h for h in ("ce_specversion", "ce_id", "ce_source", "ce_type") if h not in header_map]
+    """Parse a binary-mode message; raises :class:`MalformedEvent` naming what is wrong. With ``parse_data=False``
+    the value is not parsed here (a consumer validating it against its contract in one step does that); reading
+    ``data`` parses and checks it then."""
+    raw_attributes = {name: raw for name, raw in headers if name.startswith("ce_")}
+    missing = [h for h in REQUIRED_HEADERS if h not in raw_attributes]
     if missing:
         raise MalformedEvent(f"not a CloudEvent in binary mode: missing header(s) {', '.join(missing)}")
-    if header_map["ce_specversion"] != b"1.0":
-        raise MalformedEvent(f"unsupported CloudEvents specversion {header_map['ce_specversion']!r}")
+    if raw_attributes["ce_specversion"] != b"1.0":
+        raise MalformedEvent(f"unsupported CloudEvents specversion {raw_attributes['ce_specversion']!r}")
     try:
-        raw = value or b""
-        data = json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedEvent(f"event data is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MalformedEvent("event data must be a JSON object")
-    ce_headers = {n: v for n, v in header_map.items() if n.startswith("ce_") or n == "content-type"}
-    try:
-        event = ce_kafka.from_binary(ce_kafka.KafkaMessage(headers=ce_headers, key=None, value=b""), _FORMAT)
-    except Exception as exc:  # the SDK raises several types for bad attributes
+        attributes = {name: raw.decode() for name, raw in raw_attributes.items()}
+    except UnicodeDecodeError as exc:
         raise MalformedEvent(f"invalid CloudEvent attributes: {exc}") from exc
-    return ReceivedEvent(
-        id=event.get_id(),
-        type=event.get_type(),
-        source=event.get_source(),
-        subject=event.get_subject(),
-        time=event.get_time(),
-        data=data,
+    for name in ("ce_id", "ce_source", "ce_type"):
+        if not attributes[name]:
+            raise MalformedEvent(f"invalid CloudEvent attributes: {name.removeprefix('ce_')} must not be empty")
+    time: datetime | None = None
+    if attributes.get("ce_time"):
+        try:
+            time = datetime.fromisoformat(attributes["ce_time"])
+        except ValueError as exc:
+            raise MalformedEvent(f"invalid CloudEvent attributes: time {attributes['ce_time']!r}: {exc}") from exc
+    event = ReceivedEvent(
+        id=attributes["ce_id"],
+        type=attributes["ce_type"],
+        source=attributes["ce_source"],
+        subject=attributes.get("ce_subject"),
+        time=time,
         topic=topic,
         partition=partition,
         offset=offset,
         key=key,
         headers=list(headers),
+        value=value or b"",
     )
+    if parse_data:
+        event.data  # noqa: B018 - parsed now, so that a bad value is reported here
+    return event
