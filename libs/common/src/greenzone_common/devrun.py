@@ -80,17 +80,24 @@ class DevStack:
         console.print("Migrations applied: " + ", ".join(i.schema for i in topology.SERVICES.values()))
 
     def start_services(self) -> None:
+        for name in topology.SERVICES:
+            self.start_service(name)
+
+    def start_service(self, name: str) -> None:
+        """One service, as ``start_services`` starts each (also to restart one that was stopped)."""
+        info = topology.service(name)
         env = {
             **os.environ,
             "GREENZONE_DATABASE_URL": self.database_url,
             "GREENZONE_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "GREENZONE_MIGRATE_ON_START": "false",
+            "GREENZONE_SERVICE_NAME": info.name,
         }
-        for info in topology.SERVICES.values():
-            log = self.state_dir / "logs" / f"{info.name}.log"
-            self.services[info.name] = start_service(
-                info.module, self.port(info), {**env, "GREENZONE_SERVICE_NAME": info.name}, log
-            )
+        log = self.state_dir / "logs" / f"{info.name}.log"
+        self.services[info.name] = start_service(info.module, self.port(info), env, log)
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+        stop_process(self.services.pop(name), sig)
 
     def port(self, info: topology.ServiceInfo) -> int:
         return info.port + self.port_offset
