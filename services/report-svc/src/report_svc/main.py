@@ -19,6 +19,7 @@ from report_svc.dashboard.routes import router as dashboard_router
 from report_svc.db import SCHEMA, Base
 from report_svc.delivery.routes import router as delivery_router
 from report_svc.dora.routes import router as dora_router
+from report_svc.dora.service import IndexCache, warm
 from report_svc.platform.routes import router as platform_router
 from report_svc.projections.handlers import (
     change_subscription,
@@ -62,7 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # report-svc's own background work, started once the common plumbing (sessions, outbox) is up
         async with common(app):
             rt = app.state.runtime
-            tasks = [asyncio.create_task(refresh.run(rt.sessions, rt.outbox), name="report-svc.refresh")]
+            app.state.dora_cache = cache = IndexCache(sessions=rt.sessions)
+            tasks = [
+                asyncio.create_task(refresh.run(rt.sessions, rt.outbox), name="report-svc.refresh"),
+                asyncio.create_task(warm(rt.sessions, cache), name="report-svc.dora-warm"),
+            ]
             try:
                 yield
             finally:

@@ -73,3 +73,29 @@ def test_index_matches_the_formulas_for_every_period(seed: int) -> None:
                 assert index.dora([built[s]], start, end) == expected, (s, env, start, end)
             everyone = f.dora(facts, services=None, environment=env, start=start, end=end)
             assert index.dora(built.values(), start, end) == everyone
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_an_index_read_back_from_its_bytes_answers_the_same(seed: int) -> None:
+    facts = generated(seed)
+    start, end = T + timedelta(days=2), T + timedelta(days=40)
+    for env in ("production", "staging"):
+        built = [index.build(facts, s, env) for s in SERVICES]
+        restored = [index.ServiceIndex.from_bytes(ix.to_bytes()) for ix in built]
+        assert [ix.to_bytes() for ix in restored] == [ix.to_bytes() for ix in built]  # NaN != NaN: compare bytes
+        assert index.dora(restored, start, end) == f.dora(facts, services=None, environment=env, start=start, end=end)
+
+
+def test_bytes_of_another_index_format_are_refused() -> None:
+    data = bytearray(index.build(generated(1), "api", "production").to_bytes())
+    data[0] = index.FORMAT + 1  # the format number leads, little-endian
+
+    with pytest.raises(index.StaleFormat):
+        index.ServiceIndex.from_bytes(bytes(data))
+
+
+def test_microseconds_are_exact_where_a_float_timestamp_rounds() -> None:
+    at = datetime(2026, 3, 2, 10, 0, 0, 999_999, tzinfo=UTC)
+
+    assert index.micros(at) == 1_772_445_600_999_999
+    assert index.micros(at + timedelta(microseconds=1)) == index.micros(at) + 1

@@ -41,9 +41,9 @@ async def get_dora(
 
 
 def _cache(request: Request) -> service.IndexCache:
-    """One index cache per app (per database), created on first use."""
+    """One index cache per app (per database): made at startup (``main.py``), or on first use."""
     cache: service.IndexCache | None = getattr(request.app.state, "dora_cache", None)
     if cache is None:
-        cache = service.IndexCache()
+        cache = service.IndexCache(sessions=request.app.state.runtime.sessions)
         request.app.state.dora_cache = cache
     return cache

@@ -1,31 +1,61 @@
-"""The DORA use case: which services, then the figures from each service's cached index.
+"""The DORA use case: which services, then the figures from each service's index.
 
-A service's index (``metrics/index.py``) is rebuilt from its facts when ``fact_versions`` says they changed since
-it was built; unchanged services are answered from memory. The figures equal ``formulas.dora`` over the facts.
+A service's index (``metrics/index.py``) is valid for one fact version (``fact_versions``). It is looked for, in
+order: in this process's cache; in ``dora_indexes``, where a build that took a while was stored (so a restart does
+not decide a million deployments again); else it is built from the facts, one service at a time, in a worker
+thread so that the event loop (HTTP, consumers) keeps running. The figures equal ``formulas.dora`` over the facts.
+
+At startup ``warm`` fills the cache for every service in production, so the first ``GET /dora`` after a restart
+finds it ready; a request that arrives first waits at most for the build of one service before its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import structlog
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from report_svc.metrics import formulas as f
 from report_svc.metrics import index
 from report_svc.metrics.period import Period
-from report_svc.metrics.store import load_facts, services_of_team
-from report_svc.projections.facts import FactVersion
+from report_svc.metrics.store import load_facts, load_release_changes, services_of_team
+from report_svc.projections.facts import DoraIndex, FactVersion
+
+log = structlog.get_logger(__name__)
+
+# a build that takes longer than this is worth storing (a small service is rebuilt faster than it is read back)
+STORE_AFTER_SECONDS = 0.05
+
+STORE = text(
+    """
+INSERT INTO report.dora_indexes (service, environment, version, format, body, built_at)
+VALUES (:service, :environment, :version, :format, :body, now())
+ON CONFLICT (service, environment) DO UPDATE
+SET version = excluded.version, format = excluded.format, body = excluded.body, built_at = excluded.built_at
+WHERE dora_indexes.version < excluded.version OR dora_indexes.format <> excluded.format
+"""
+)
 
 
 @dataclass
 class IndexCache:
-    """Per-process, least recently used first out; keyed by (service, environment), valid for one version."""
+    """Per-process, least recently used first out; keyed by (service, environment), valid for one version.
+    With ``sessions``, builds worth keeping are also stored in ``dora_indexes`` (in the background)."""
 
     size: int = 2048
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    store_after: float = STORE_AFTER_SECONDS
     entries: OrderedDict[tuple[str, str], tuple[int, index.ServiceIndex]] = field(default_factory=OrderedDict)
+    building: asyncio.Lock = field(default_factory=asyncio.Lock)  # one build at a time: no service built twice
+    writes: set[asyncio.Task[None]] = field(default_factory=set)
+    built: int = 0  # indexes built from the facts by this process
+    read: int = 0  # indexes read back from dora_indexes
 
     def get(self, key: tuple[str, str], version: int) -> index.ServiceIndex | None:
         hit = self.entries.get(key)
@@ -39,6 +69,28 @@ class IndexCache:
         self.entries.move_to_end(key)
         while len(self.entries) > self.size:
             self.entries.popitem(last=False)
+
+    def store_later(self, key: tuple[str, str], version: int, value: index.ServiceIndex) -> None:
+        if self.sessions is None:
+            return
+        task = asyncio.create_task(_store(self.sessions, key, version, value))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+
+
+async def _store(
+    sessions: async_sessionmaker[AsyncSession], key: tuple[str, str], version: int, value: index.ServiceIndex
+) -> None:
+    """Best effort: an index that is not stored is built again after a restart, nothing more."""
+    try:
+        body = value.to_bytes()
+        async with sessions() as session, session.begin():
+            await session.execute(
+                STORE,
+                {"service": key[0], "environment": key[1], "version": version, "format": index.FORMAT, "body": body},
+            )
+    except Exception as exc:
+        log.warning("dora.index_not_stored", service=key[0], environment=key[1], error=repr(exc))
 
 
 async def scope(session: AsyncSession, *, service: str | None, team: str | None) -> set[str] | None:
@@ -58,16 +110,61 @@ async def versions(session: AsyncSession, services: set[str] | None) -> dict[str
     return {service: int(v) for service, v in (await session.execute(stmt)).all()}
 
 
-async def service_index(
-    session: AsyncSession, cache: IndexCache, service: str, environment: str, version: int
-) -> index.ServiceIndex:
-    key = (service, environment)
-    cached = cache.get(key, version)
-    if cached is None:
-        facts = await load_facts(session, services={service}, environments={environment})
-        cached = index.build(facts, service, environment)
-        cache.put(key, version, cached)
-    return cached
+async def _stored(session: AsyncSession, environment: str, wanted: dict[str, int]) -> dict[str, index.ServiceIndex]:
+    """The stored indexes of ``wanted`` (service -> version) that are of that version and of this format."""
+    rows = await session.execute(
+        select(DoraIndex.service, DoraIndex.version, DoraIndex.body).where(
+            DoraIndex.environment == environment,
+            DoraIndex.format == index.FORMAT,
+            DoraIndex.service.in_(sorted(wanted)),
+        )
+    )
+    found: dict[str, index.ServiceIndex] = {}
+    for service, version, body in rows.all():
+        if wanted.get(service) == version:
+            try:
+                found[service] = index.ServiceIndex.from_bytes(body)
+            except (index.StaleFormat, ValueError, EOFError) as exc:  # rebuilt below
+                log.warning("dora.stored_index_unreadable", service=service, error=repr(exc))
+    return found
+
+
+async def indexes(
+    session: AsyncSession, cache: IndexCache, known: dict[str, int], environment: str
+) -> list[index.ServiceIndex]:
+    """The index of each service in ``known`` (service -> fact version), in service order."""
+    found: dict[str, index.ServiceIndex] = {}
+    missing: dict[str, int] = {}
+    for service, version in known.items():
+        hit = cache.get((service, environment), version)
+        if hit is None:
+            missing[service] = version
+        else:
+            found[service] = hit
+    if missing:
+        for service, ix in (await _stored(session, environment, missing)).items():
+            cache.put((service, environment), missing.pop(service), ix)
+            cache.read += 1
+            found[service] = ix
+    release_changes: dict[str, Any] | None = None
+    for service, version in sorted(missing.items()):
+        key = (service, environment)
+        async with cache.building:
+            hit = cache.get(key, version)  # built meanwhile by another request or the warm-up
+            if hit is None:
+                if release_changes is None:
+                    release_changes = await load_release_changes(session)
+                facts = await load_facts(
+                    session, services={service}, environments={environment}, release_changes=release_changes
+                )
+                started = time.perf_counter()
+                hit = await asyncio.to_thread(index.build, facts, service, environment)
+                cache.put(key, version, hit)
+                cache.built += 1
+                if time.perf_counter() - started >= cache.store_after:
+                    cache.store_later(key, version, hit)
+        found[service] = hit
+    return [found[s] for s in sorted(known)]
 
 
 async def dora_figures(
@@ -83,5 +180,22 @@ async def dora_figures(
     cache = cache if cache is not None else IndexCache()
     services = await scope(session, service=service, team=team)
     known = await versions(session, services)  # read before the facts: a later change means a later rebuild
-    indexes = [await service_index(session, cache, s, environment, v) for s, v in sorted(known.items())]
-    return index.dora(indexes, period.start, period.end)
+    return index.dora(await indexes(session, cache, known, environment), period.start, period.end)
+
+
+async def warm(sessions: async_sessionmaker[AsyncSession], cache: IndexCache, environment: str = "production") -> None:
+    """Fill ``cache`` with the index of every service in ``environment`` (read back where stored, else built)."""
+    started = time.perf_counter()
+    try:
+        async with sessions() as session:
+            known = await versions(session, None)
+            await indexes(session, cache, known, environment)
+        log.info(
+            "dora.warm",
+            services=len(known),
+            built=cache.built,
+            read=cache.read,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+    except Exception as exc:  # requests build what they need themselves
+        log.warning("dora.warm_failed", error=repr(exc))

@@ -5,10 +5,18 @@
 once for a service and environment, kept sorted by time, and a period is a pair of binary searches. The index is
 rebuilt whenever that service's facts change (``fact_versions``), so it is still a function of the facts only.
 ``tests/unit/test_index.py`` checks it against ``formulas.dora`` on generated histories.
+
+An index is a handful of flat arrays (times in microseconds since the epoch, flags, hours), so it is small in
+memory and its bytes can be stored and read back as they are (``to_bytes``/``from_bytes``): a restarted service
+reads the indexes of unchanged facts instead of deciding everything again.
 """
 
 from __future__ import annotations
 
+import math
+import struct
+import sys
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,27 +25,79 @@ from typing import Any
 
 from report_svc.metrics import formulas as f
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# bumped whenever what an index holds, or how it is decided, changes: stored indexes of another format are rebuilt
+FORMAT = 1
+SUCCEEDED, FAILED, REWORK = 1, 2, 4
+_COUNTS = struct.Struct("<HIII")  # format, deployments, deliveries, restores
+_LAYOUT = (  # (attribute, typecode, which count)
+    ("deployment_times", "q", 0),
+    ("days", "i", 0),
+    ("flags", "B", 0),
+    ("recovery_hours", "d", 0),
+    ("delivery_times", "q", 1),
+    ("leads", "d", 1),
+    ("restore_times", "q", 2),
+    ("restores", "d", 2),
+)
+assert all(array(code).itemsize == size for code, size in (("q", 8), ("i", 4), ("B", 1), ("d", 8)))
 
-@dataclass(frozen=True)
-class DeploymentMark:
-    at: datetime
-    day: int  # the UTC date's ordinal, for deploy days
-    succeeded: bool
-    failed: bool
-    rework: bool
-    recovery_hours: float | None  # to the next success, for a failed one that recovered
+
+def micros(at: datetime) -> int:
+    """Exact microseconds since the epoch (a float timestamp would round)."""
+    delta = at - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class StaleFormat(ValueError):
+    """Stored bytes of another index format."""
 
 
 @dataclass
 class ServiceIndex:
-    """One service in one environment."""
+    """One service in one environment: its deployments (flags, UTC day, hours to recover), its commits' deliveries
+    (lead time in hours) and its incidents' restores (hours), each sorted by time."""
 
-    deployment_times: list[datetime]
-    deployments: list[DeploymentMark]
-    delivery_times: list[datetime]  # of the commits' delivering deployments, sorted
-    leads: list[float]  # hours, > 0, aligned with delivery_times
-    restore_times: list[datetime]  # incident ends, sorted
-    restores: list[float]  # hours, aligned
+    deployment_times: array[int]
+    days: array[int]  # the UTC date's ordinal, for deploy days
+    flags: array[int]  # SUCCEEDED | FAILED | REWORK
+    recovery_hours: array[float]  # to the next success, for a failed one that recovered; NaN otherwise
+    delivery_times: array[int]  # of the commits' delivering deployments
+    leads: array[float]  # hours, > 0, aligned with delivery_times
+    restore_times: array[int]  # incident ends
+    restores: array[float]  # hours, aligned
+
+    @property
+    def deployments(self) -> int:
+        return len(self.deployment_times)
+
+    def to_bytes(self) -> bytes:
+        counts = (len(self.deployment_times), len(self.delivery_times), len(self.restore_times))
+        parts = [_COUNTS.pack(FORMAT, *counts)]
+        for name, _, _ in _LAYOUT:
+            values: array[Any] = getattr(self, name)
+            if sys.byteorder == "big":
+                values = array(values.typecode, values)
+                values.byteswap()
+            parts.append(values.tobytes())
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ServiceIndex:
+        version, *counts = _COUNTS.unpack_from(data)
+        if version != FORMAT:
+            raise StaleFormat(f"index format {version}, not {FORMAT}")
+        view = memoryview(data)[_COUNTS.size :]
+        fields: dict[str, array[Any]] = {}
+        for name, code, which in _LAYOUT:
+            values = array(code)
+            size = counts[which] * values.itemsize
+            values.frombytes(view[:size])
+            if sys.byteorder == "big":
+                values.byteswap()
+            fields[name] = values
+            view = view[size:]
+        return cls(**fields)
 
 
 def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
@@ -47,7 +107,7 @@ def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
     open_incidents = [
         i for i in facts.incidents if i.service == service and i.environment == environment and i.start is not None
     ]
-    marks = []
+    ix = ServiceIndex(array("q"), array("i"), array("B"), array("d"), array("q"), array("d"), array("q"), array("d"))
     for d in mine:
         failed = tl.failed(d)
         nxt = tl.next_success.get(d.id)
@@ -58,8 +118,10 @@ def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
             any(c.type == "emergency" for c in delivered)
             or any(i.start is not None and i.start <= d.at and (i.end is None or d.at < i.end) for i in open_incidents)
         )
-        recovery = f.hours(nxt - d.at) if failed and nxt is not None else None
-        marks.append(DeploymentMark(d.at, d.at.astimezone(UTC).toordinal(), d.succeeded, failed, rework, recovery))
+        ix.deployment_times.append(micros(d.at))
+        ix.days.append(d.at.astimezone(UTC).toordinal())
+        ix.flags.append((SUCCEEDED if d.succeeded else 0) | (FAILED if failed else 0) | (REWORK if rework else 0))
+        ix.recovery_hours.append(f.hours(nxt - d.at) if failed and nxt is not None else math.nan)
     finder = f.Deliveries(mine)
     deliveries = []
     for c in facts.commits:
@@ -69,53 +131,49 @@ def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
         if delivered_by is not None:
             lead = f.hours(delivered_by.at - c.timestamp)
             if lead > 0:
-                deliveries.append((delivered_by.at, lead))
+                deliveries.append((micros(delivered_by.at), lead))
     deliveries.sort()
+    ix.delivery_times.extend(t for t, _ in deliveries)
+    ix.leads.extend(v for _, v in deliveries)
     restores = sorted(
-        (i.end, f.hours(i.end - i.start))
+        (micros(i.end), f.hours(i.end - i.start))
         for i in facts.incidents
         if i.service == service and i.environment == environment and i.start is not None and i.end is not None
     )
-    return ServiceIndex(
-        deployment_times=[m.at for m in marks],
-        deployments=marks,
-        delivery_times=[t for t, _ in deliveries],
-        leads=[v for _, v in deliveries],
-        restore_times=[t for t, _ in restores],
-        restores=[v for _, v in restores],
-    )
-
-
-def _slice(times: list[datetime], values: list[Any], start: datetime, end: datetime) -> list[Any]:
-    return values[bisect_left(times, start) : bisect_left(times, end)]
+    ix.restore_times.extend(t for t, _ in restores)
+    ix.restores.extend(v for _, v in restores)
+    return ix
 
 
 def dora(indexes: Iterable[ServiceIndex], start: datetime, end: datetime) -> dict[str, Any]:
     """``formulas.dora`` over the union of ``indexes`` for [start, end)."""
-    marks: list[DeploymentMark] = []
+    lo_at, hi_at = micros(start), micros(end)
     leads: list[float] = []
     restores: list[float] = []
-    for ix in indexes:
-        marks.extend(_slice(ix.deployment_times, ix.deployments, start, end))
-        leads.extend(_slice(ix.delivery_times, ix.leads, start, end))
-        restores.extend(_slice(ix.restore_times, ix.restores, start, end))
-    # one pass over the deployments: this is the hot loop of /dora for all services
-    successes = failed_count = reworked = 0
+    deployments = successes = failed_count = reworked = 0
     days: set[int] = set()
     recoveries: list[float] = []
-    for m in marks:
-        if m.succeeded:
-            successes += 1
-            days.add(m.day)
-            if m.rework:
-                reworked += 1
-        if m.failed:
-            failed_count += 1
-            if m.recovery_hours is not None:
-                recoveries.append(m.recovery_hours)
+    for ix in indexes:
+        lo, hi = bisect_left(ix.delivery_times, lo_at), bisect_left(ix.delivery_times, hi_at)
+        leads.extend(ix.leads[lo:hi])
+        lo, hi = bisect_left(ix.restore_times, lo_at), bisect_left(ix.restore_times, hi_at)
+        restores.extend(ix.restores[lo:hi])
+        lo, hi = bisect_left(ix.deployment_times, lo_at), bisect_left(ix.deployment_times, hi_at)
+        deployments += hi - lo
+        # one pass over the deployments: this is the hot loop of /dora for all services
+        for flags, day, recovery in zip(ix.flags[lo:hi], ix.days[lo:hi], ix.recovery_hours[lo:hi], strict=True):
+            if flags & SUCCEEDED:
+                successes += 1
+                days.add(day)
+                if flags & REWORK:
+                    reworked += 1
+            if flags & FAILED:
+                failed_count += 1
+                if recovery == recovery:  # not NaN: it recovered
+                    recoveries.append(recovery)
     period_days = (end - start).total_seconds() / 86400
     per_day = successes / period_days if successes and period_days > 0 else None
-    rate = failed_count / len(marks) if marks else None
+    rate = failed_count / deployments if deployments else None
     leads.sort()  # once, for both quantiles
     lead_median = f.percentile(leads, 0.5, presorted=True)
     restore_median = f.median(restores)
@@ -133,7 +191,7 @@ def dora(indexes: Iterable[ServiceIndex], start: datetime, end: datetime) -> dic
     }
     failure = {
         "failed_deployments": failed_count,
-        "deployments": len(marks),
+        "deployments": deployments,
         "rate": f._round(rate),
         "level": f.failure_rate_level(rate),
     }

@@ -18,14 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from report_svc.metrics import formulas as f
 from report_svc.projections.facts import (
     CatalogueService,
-    CommitRecord,
-    DeploymentReport,
     EnvironmentView,
     FreezeView,
     GateDecisionRecord,
-    IncidentFact,
     ReleaseView,
-    RollbackFact,
     WindowView,
 )
 from report_svc.projections.models import ChangeLifecycle, ChangeView
@@ -47,48 +43,61 @@ async def production_environments(session: AsyncSession) -> set[str]:
     return {"production", *rows.scalars()}
 
 
-async def load_facts(session: AsyncSession, *, services: set[str] | None, environments: set[str] | None) -> f.Facts:
-    """The facts of ``services`` (None: all) in ``environments`` (None: all), changes and releases included."""
+async def _fetch(session: AsyncSession, query: str, *args: Any) -> list[Any]:
+    """Rows straight from asyncpg on the session's connection (and transaction): for the largest reads, where
+    SQLAlchemy's result processing cost more than the query."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    rows: list[Any] = await driver.fetch(query, *args)
+    return rows
 
-    def env_scoped(stmt: Select[Any], column: Any) -> Select[Any]:
-        return stmt if environments is None else stmt.where(column.in_(sorted(environments)))
 
-    # plain tuples, not ORM objects: these are the largest reads of the service
-    r = DeploymentReport
-    report_cols = (r.report_key, r.service, r.environment, r.at, r.outcome, r.commit, r.version, r.source)
+def _where(
+    services: set[str] | None, environments: set[str] | None, env_column: str | None
+) -> tuple[str, list[list[str]]]:
+    conditions: list[str] = []
+    args: list[list[str]] = []
+    if services is not None:
+        args.append(sorted(services))
+        conditions.append(f"service = ANY(${len(args)}::text[])")
+    if environments is not None and env_column is not None:
+        args.append(sorted(environments))
+        conditions.append(f"{env_column} = ANY(${len(args)}::text[])")
+    return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
+
+
+async def load_facts(
+    session: AsyncSession,
+    *,
+    services: set[str] | None,
+    environments: set[str] | None,
+    release_changes: dict[str, Sequence[str]] | None = None,
+) -> f.Facts:
+    """The facts of ``services`` (None: all) in ``environments`` (None: all), changes and releases included
+    (``release_changes`` when the caller already read them)."""
+
+    async def rows(columns: str, table: str, *, env_column: str | None = "environment") -> list[Any]:
+        where, args = _where(services, environments, env_column)
+        return await _fetch(session, f"SELECT {columns} FROM report.{table}{where}", *args)
+
     reports = [
-        f.Report(*row, change_id=change_id, release_id=release_id)
-        for *row, change_id, release_id in (
-            await session.execute(
-                env_scoped(_scoped(select(*report_cols, r.change_id, r.release_id), r.service, services), r.environment)
-            )
-        ).all()
+        f.Report(*row)
+        for row in await rows(
+            "report_key, service, environment, at, outcome, commit, version, source, change_id, release_id",
+            "deployment_reports",
+        )
     ]
-    b = RollbackFact
-    rollbacks = [
-        f.Rollback(*row)
-        for row in (
-            await session.execute(
-                env_scoped(_scoped(select(b.service, b.environment, b.at), b.service, services), b.environment)
-            )
-        ).all()
-    ]
-    i = IncidentFact
-    incident_cols = (i.incident_id, i.service, i.environment, i.started_at, i.resolved_at, i.version, i.commit)
+    rollbacks = [f.Rollback(*row) for row in await rows("service, environment, at", "rollbacks")]
     incidents = [
         f.Incident(*row)
-        for row in (
-            await session.execute(env_scoped(_scoped(select(*incident_cols), i.service, services), i.environment))
-        ).all()
+        for row in await rows(
+            "incident_id, service, environment, started_at, resolved_at, version, commit", "incidents"
+        )
     ]
-    c = CommitRecord
     commits = [
         f.CommitFact(*row)
-        for row in (
-            await session.execute(
-                _scoped(select(c.commit_key, c.service, c.started_at, c.pushed_at, c.sha), c.service, services)
-            )
-        ).all()
+        for row in await rows("commit_key, service, started_at, pushed_at, sha", "commits", env_column=None)
     ]
     return f.Facts(
         reports=reports,
@@ -96,7 +105,7 @@ async def load_facts(session: AsyncSession, *, services: set[str] | None, enviro
         incidents=incidents,
         commits=commits,
         changes=await load_changes(session, services),
-        release_changes=await load_release_changes(session),
+        release_changes=release_changes if release_changes is not None else await load_release_changes(session),
     )
 
 

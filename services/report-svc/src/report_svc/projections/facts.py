@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Time, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, SmallInteger, String, Time, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -243,6 +243,20 @@ class ReportRefresh(Base):
 
     release_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DoraIndex(Base):
+    """A service's DORA index (``metrics/index.py``) as bytes, valid while the service's fact version is
+    ``version``: what a restarted process reads instead of deciding every fact again."""
+
+    __tablename__ = "dora_indexes"
+
+    service: Mapped[str] = mapped_column(String(200), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[int] = mapped_column(SmallInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class FactVersion(Base):
