@@ -170,7 +170,7 @@ async def test_service_killed_between_commit_and_publish_delivers_after_restart(
         unpublished = await conn.fetchval("SELECT count(*) FROM change.outbox WHERE published_at IS NULL")
     finally:
         await conn.close()
-    assert unpublished == 1
+    assert unpublished == 2  # change.created and the CDEvents ticket.created, neither published
     assert await projected(database_url, change_id) == (0, 0)
 
     proc = devstack.start_service("change_svc.main", port, env, tmp_path / "second.log")
@@ -348,6 +348,6 @@ async def test_broker_restarted_empty_replay_restores_projections(
             )
             out, err = await cli.communicate()
             assert cli.returncode == 0, err.decode()
-            assert json.loads(out)["events"] == 5
+            assert json.loads(out)["events"] == 10  # five changes: change.created and ticket.created each
             for change_id in consumed + pending:
                 assert await wait_projected(database_url, change_id, timeout=30) == (1, 1)

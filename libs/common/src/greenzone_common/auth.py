@@ -6,6 +6,7 @@ provider's JWKS (``GREENZONE_JWKS_URL``). Missing or invalid token: 401. Valid t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -32,15 +33,44 @@ class Principal:
 
 
 class Authenticator:
+    """Verifies bearer tokens. A pipeline sends the same token with every request, so a verified token is
+    remembered for at most ``CACHE_SECONDS`` (and never past its ``exp``/before its ``nbf``): verifying costs more
+    than the rest of a gate decision's Python work, remembering it is a dictionary lookup. Only successes are
+    remembered; a token that failed is checked again each time."""
+
+    CACHE_SECONDS = 60.0
+    CACHE_SIZE = 10_000
+
     def __init__(self, settings: CommonSettings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        self._verified: dict[str, tuple[Principal, float, float]] = {}  # token -> (principal, not before, until)
+
+    def principal(self, token: str) -> Principal:
+        """The token's principal: remembered when verified recently, else verified now."""
+        now = time.time()
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] <= now < hit[2]:
+            return hit[0]
+        principal, claims = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()  # bounded; refilling costs one verification per distinct token
+        self._verified[token] = (
+            principal,
+            float(claims.get("nbf", 0)),
+            min(float(claims["exp"]), now + self.CACHE_SECONDS),
+        )
+        return principal
 
     @property
     def uses_jwks(self) -> bool:
         return self._jwks is not None
 
     def verify(self, token: str) -> Principal:
+        """Verify ``token`` now (signature, ``exp``, ``nbf``, audience, issuer, claims' shapes)."""
+        return self._verify(token)[0]
+
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
@@ -68,7 +98,7 @@ class Authenticator:
             raise Problem(
                 401, "Invalid bearer token: 'teams' must be a list of strings", slug="invalid-token", headers=_BEARER
             )
-        return Principal(sub=str(claims["sub"]), roles=frozenset(roles), teams=frozenset(teams))
+        return Principal(sub=str(claims["sub"]), roles=frozenset(roles), teams=frozenset(teams)), claims
 
 
 def issue_dev_token(
@@ -93,7 +123,7 @@ def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Missing bearer token (Authorization: Bearer <JWT>)", slug="unauthorized", headers=_BEARER)
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.verify(token.strip())
+    principal = authenticator.principal(token.strip())
     request.state.principal = principal
     return principal
 

@@ -43,7 +43,7 @@ def make_engine(settings: CommonSettings, *, pool_size: int = 10) -> AsyncEngine
         settings.sqlalchemy_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.database_pool_pre_ping,
         connect_args={"server_settings": {"application_name": settings.service_name}},
     )
 

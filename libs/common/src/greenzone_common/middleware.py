@@ -1,4 +1,4 @@
-"""ASGI middleware shared by the services: body size cap, Idempotency-Key, HTTP metrics."""
+"""ASGI middleware shared by the services: body size cap, Idempotency-Key, HTTP tracing and metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,10 +88,34 @@ class BodySizeLimit:
                 await _send_problem(send, too_large, scope["path"])
 
 
-class HttpMetrics:
-    def __init__(self, app: ASGIApp, service: str) -> None:
+class _ScopeHeaders(Getter[Scope]):
+    """W3C trace context read straight from the ASGI scope's raw headers."""
+
+    def get(self, carrier: Scope, key: str) -> list[str] | None:
+        name = key.lower().encode("latin-1")
+        values = [v.decode("latin-1") for k, v in carrier.get("headers") or () if k == name]
+        return values or None
+
+    def keys(self, carrier: Scope) -> list[str]:
+        return [k.decode("latin-1") for k, _ in carrier.get("headers") or ()]
+
+
+_SCOPE_HEADERS = _ScopeHeaders()
+_tracer = trace.get_tracer(__name__)
+
+
+class HttpTelemetry:
+    """One SERVER span per request (continuing the caller's ``traceparent``) and the Prometheus request metrics.
+
+    It replaces the OpenTelemetry ASGI/FastAPI instrumentation, which cost about 0.25 ms of CPU per request here
+    (header decoding, route flattening, span attributes) for the same trace; attributes are set only when the span
+    is recorded. The span is named ``METHOD /route/{template}`` once routing has found the route.
+    """
+
+    def __init__(self, app: ASGIApp, service: str, excluded: tuple[str, ...] = ("/healthz", "/readyz", "/metrics")):
         self.app = app
         self.service = service
+        self.excluded = frozenset(excluded)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,13 +130,28 @@ class HttpMetrics:
                 status = message["status"]
             await send(message)
 
+        method = scope["method"]
+        if scope["path"] in self.excluded:
+            span: trace.Span = trace.INVALID_SPAN
+        else:
+            parent = propagate.extract(scope, getter=_SCOPE_HEADERS)
+            span = _tracer.start_span(method, context=parent, kind=trace.SpanKind.SERVER)
         try:
-            await self.app(scope, receive, capture)
+            with trace.use_span(span, end_on_exit=False, record_exception=True, set_status_on_exception=True):
+                await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            telemetry.HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
-            telemetry.HTTP_LATENCY.labels(self.service, scope["method"], path).observe(time.perf_counter() - start)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if span.is_recording():
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("url.path", scope["path"])
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(trace.StatusCode.ERROR)
+            span.end()
+            telemetry.HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            telemetry.HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - start)
 
 
 class Idempotency:
@@ -182,7 +223,7 @@ class Idempotency:
         token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")[2].strip()
         if app is not None and token:
             try:
-                return str(app.state.authenticator.verify(token).sub)
+                return str(app.state.authenticator.principal(token).sub)
             except Problem:
                 pass
         return "anonymous"

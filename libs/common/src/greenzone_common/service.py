@@ -17,7 +17,6 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
@@ -153,7 +152,15 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         finally:
             await _shutdown(spec.name, rt)
 
-    app = FastAPI(title=f"Greenzone {spec.name}", description=spec.description, version="0.1.0", lifespan=lifespan)
+    # Requests are traced by middleware.HttpTelemetry: FastAPI's own telemetry would trace them a second time (and
+    # its operation spans, metrics and logs repeat what /metrics and structlog already give).
+    app = FastAPI(
+        title=f"Greenzone {spec.name}",
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     app.state.settings = settings
     app.state.spec = spec
     app.state.authenticator = Authenticator(settings)
@@ -161,11 +168,11 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
     app.include_router(health_router(spec))
     for router in spec.routers:
         app.include_router(router)
-    # outermost last: size cap before anything reads the body, then idempotency, then metrics
-    app.add_middleware(middleware.HttpMetrics, service=spec.name)
+    # outermost last: the span and metrics around everything (413s included), the size cap before anything reads
+    # the body, then idempotency
     app.add_middleware(middleware.Idempotency, table=tables.idempotency, engine_of=_engine_of)
     app.add_middleware(middleware.BodySizeLimit, max_bytes=settings.max_body_bytes)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    app.add_middleware(middleware.HttpTelemetry, service=spec.name)
     return app
 
 

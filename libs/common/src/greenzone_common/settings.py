@@ -27,6 +27,9 @@ class CommonSettings(BaseSettings):
     service_name: str = "greenzone"
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/greenzone"
+    # a round trip before every checkout (about 0.3 ms of a request's CPU). Off: a connection found dead fails that
+    # one request and SQLAlchemy then discards the whole pool; on, for links that drop idle connections silently.
+    database_pool_pre_ping: bool = False
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Tansu rejects both; real Kafka should turn idempotence on (deploy/k8s does).
     kafka_enable_idempotence: bool = False

@@ -128,7 +128,7 @@ async def test_created_change_is_a_numbered_draft_with_its_risk(
     assert change["risk"]["score"] == sum(f["points"] for f in change["risk"]["factors"])
     assert change["required_approvals"] >= 1
     assert change["approvals"] == []
-    assert await stored() == {"changes": 1, "outbox": 1}
+    assert await stored() == {"changes": 1, "outbox": 2}  # change.created and the CDEvents ticket.created
 
 
 async def test_created_change_reports_every_time_in_utc(client: httpx.AsyncClient) -> None:
@@ -246,7 +246,7 @@ async def test_body_over_the_limit_does_not_use_up_its_idempotency_key(
 
     assert_problem(too_large, 413)
     assert retry.status_code == 201, retry.text
-    assert await stored() == {"changes": 1, "outbox": 1}
+    assert await stored() == {"changes": 1, "outbox": 2}
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ async def test_retry_with_the_same_idempotency_key_replays_the_first_response(
     assert retry.json() == first.json()
     assert retry.headers["content-type"] == "application/json"
     assert retry.headers.get("idempotent-replayed") == "true"
-    assert await stored() == {"changes": 1, "outbox": 1}
+    assert await stored() == {"changes": 1, "outbox": 2}
 
 
 async def test_same_idempotency_key_with_another_body_is_409(
@@ -276,7 +276,7 @@ async def test_same_idempotency_key_with_another_body_is_409(
     response = await client.post("/changes", json=new_change(title="Something else"), headers=headers)
 
     assert_problem(response, 409)
-    assert await stored() == {"changes": 1, "outbox": 1}
+    assert await stored() == {"changes": 1, "outbox": 2}
 
 
 async def test_idempotency_keys_belong_to_their_caller(client: httpx.AsyncClient, stored: Callable[[], Any]) -> None:
@@ -287,7 +287,7 @@ async def test_idempotency_keys_belong_to_their_caller(client: httpx.AsyncClient
 
     assert alices.status_code == bobs.status_code == 201
     assert alices.json()["id"] != bobs.json()["id"]
-    assert await stored() == {"changes": 2, "outbox": 2}
+    assert await stored() == {"changes": 2, "outbox": 4}
 
 
 # --- health, readiness, metrics, OpenAPI --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -219,3 +220,57 @@ def test_expired_rs256_token_is_rejected(jwks_authenticator: Authenticator, rsa_
     token = rs256(rsa_key, {"sub": "carol", "exp": datetime.now(UTC) - timedelta(minutes=1)})
 
     assert "expired" in expect_401(jwks_authenticator, token).detail
+
+
+# --- remembered verifications -------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock(datetime.now(UTC).timestamp())
+    monkeypatch.setattr("greenzone_common.auth.time", clock)
+    return clock
+
+
+def test_a_remembered_token_is_not_verified_again(hs_authenticator: Authenticator, clock: Clock) -> None:
+    token = hs256({"sub": "ci", "roles": ["pipeline"], "exp": in_one_hour()})
+    first = hs_authenticator.principal(token)
+    calls = []
+    original = hs_authenticator._verify
+    hs_authenticator._verify = lambda t: calls.append(t) or original(t)  # type: ignore[method-assign]
+
+    clock.now += Authenticator.CACHE_SECONDS - 1
+    assert hs_authenticator.principal(token) == first
+    assert calls == []
+
+    clock.now += 2  # past the cache period: verified afresh
+    assert hs_authenticator.principal(token) == first
+    assert calls == [token]
+
+
+def test_a_remembered_token_stops_working_at_its_expiry(hs_authenticator: Authenticator) -> None:
+    expiry = int(time.time()) + 2  # whole seconds, as JWT times are
+    token = hs256({"sub": "ci", "roles": ["pipeline"], "exp": expiry})
+    assert hs_authenticator.principal(token).sub == "ci"
+    assert hs_authenticator._verified[token][2] == expiry  # remembered until exp, not for the whole cache period
+
+    time.sleep(max(0.0, expiry - time.time()) + 0.05)
+    with pytest.raises(Problem) as raised:
+        hs_authenticator.principal(token)
+    assert raised.value.status == 401
+
+
+def test_a_rejected_token_is_not_remembered(hs_authenticator: Authenticator, clock: Clock) -> None:
+    forged = hs256({"sub": "mallory", "roles": ["admin"], "exp": in_one_hour()}, secret="not-the-secret")
+    for _ in range(2):
+        with pytest.raises(Problem):
+            hs_authenticator.principal(forged)
+    assert forged not in hs_authenticator._verified
