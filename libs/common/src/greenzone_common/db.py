@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import MetaData
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -57,3 +59,32 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     """One transaction per use case: commit on success, roll back on any error."""
     async with sessions() as session, session.begin():
         yield session
+
+
+class FrozenInsert(PgInsert):
+    """A PostgreSQL ``INSERT … ON CONFLICT`` whose compiled form SQLAlchemy caches.
+
+    SQLAlchemy 2.0 never caches the PostgreSQL ``Insert`` (its ON CONFLICT clause has no cache key), so every
+    execution compiled it again: about 0.3 ms of CPU per statement, the largest single cost of a webhook or a gate
+    decision. A frozen insert is built once, at import time, and executed with parameters; its cache key is its
+    identity, which never changes because :func:`frozen_insert` keeps every one alive (an id is never reused).
+    """
+
+    inherit_cache = True
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
+        return (id(self), FrozenInsert)
+
+
+_FROZEN: list[FrozenInsert] = []
+
+
+def frozen_insert(stmt: PgInsert) -> FrozenInsert:
+    """``stmt`` (built without ``.values()``: the rows come as execution parameters) as a cached statement.
+    Call it at module level: each call makes one more statement that lives as long as the process."""
+    if stmt._values or stmt._multi_values:  # literal values would be frozen into the first compilation
+        raise ValueError("a frozen insert takes its rows as execution parameters, not .values()")
+    frozen = FrozenInsert.__new__(FrozenInsert)
+    frozen.__dict__ = stmt.__dict__.copy()
+    _FROZEN.append(frozen)
+    return frozen

@@ -1,0 +1,67 @@
+"""Frozen inserts: the PostgreSQL INSERT … ON CONFLICT that SQLAlchemy would compile on every execution, compiled
+once and then served from the engine's cache — with exactly the behaviour of the statement it froze."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from greenzone_common.db import frozen_insert
+
+metadata = MetaData(schema="frozen_test")
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40), nullable=False),
+    Column("seen", Integer, nullable=False, server_default=text("1")),
+)
+_ins = pg_insert(items)
+IGNORE = frozen_insert(_ins.on_conflict_do_nothing().returning(items.c.id))
+COUNT = frozen_insert(
+    _ins.on_conflict_do_update(index_elements=[items.c.id], set_={"seen": items.c.seen + 1, "name": _ins.excluded.name})
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA frozen_test"))
+        await conn.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+async def test_frozen_inserts_keep_their_on_conflict_clause(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.begin() as conn:
+        assert (await conn.execute(IGNORE, {"id": 1, "name": "a"})).scalars().all() == [1]
+        assert (await conn.execute(IGNORE, {"id": 1, "name": "b"})).scalars().all() == []  # ignored
+        new = (await conn.execute(IGNORE, [{"id": 2, "name": "c"}, {"id": 1, "name": "d"}])).scalars().all()
+        assert new == [2]  # executemany with RETURNING: only the new row comes back
+        await conn.execute(COUNT, {"id": 1, "name": "e"})
+        await conn.execute(COUNT, {"id": 3, "name": "f"})
+        rows = (await conn.execute(text("SELECT id, name, seen FROM frozen_test.items ORDER BY id"))).all()
+    assert [tuple(r) for r in rows] == [(1, "e", 2), (2, "c", 1), (3, "f", 1)]
+
+
+async def test_frozen_inserts_are_compiled_once(engine) -> None:  # type: ignore[no-untyped-def]
+    cache: dict = {}  # type: ignore[type-arg]
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(compiled_cache=cache)
+        for i in range(10, 15):
+            await conn.execute(IGNORE, {"id": i, "name": "x"})
+        assert len(cache) == 1
+        for i in range(10, 15):  # the statement it froze: not cacheable at all
+            await conn.execute(pg_insert(items).on_conflict_do_nothing(), {"id": i, "name": "x"})
+        assert len(cache) == 1
+        await conn.rollback()
+
+
+def test_a_frozen_insert_takes_no_literal_values() -> None:
+    with pytest.raises(ValueError, match="execution parameters"):
+        frozen_insert(pg_insert(items).values(id=1, name="x"))
