@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 
@@ -321,3 +323,50 @@ def test_assessment_of_an_empty_release() -> None:
     )
     # C = 1, D = 0, G = 1, Q = 0, S = 1, E = 1 -> 30 + 0 + 15 + 0 + 10 + 10
     assert result["score"] == 65
+
+
+def _naive_link(incident: Incident, deployments: list[Any]) -> str | None:
+    """METRICS.md's incident link read literally (the first implementation): the reference for the indexed one."""
+
+    def pick(candidates: list[Any]) -> Any:
+        if not candidates:
+            return None
+        if incident.start is not None:
+            before = [d for d in candidates if d.at <= incident.start]
+            return before[-1] if before else candidates[0]
+        return candidates[-1]
+
+    named = pick([d for d in deployments if d.commit == incident.commit]) if incident.commit else None
+    if named is None and incident.version:
+        named = pick([d for d in deployments if d.version == incident.version])
+    if named is not None:
+        return str(named.id)
+    if incident.start is None:
+        return None
+    latest = [d for d in deployments if d.succeeded and d.at <= incident.start]
+    return str(latest[-1].id) if latest else None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_incident_links_equal_the_literal_reading_on_generated_histories(seed: int) -> None:
+    rng = random.Random(seed)
+    reports = [
+        Report(
+            f"r{n}",
+            "api",
+            "production",
+            h(rng.choice([n, n, n + 0.1])),  # some at the same time
+            rng.choice(["success", "success", "failure"]),
+            rng.choice([None, f"s{n % 7}"]),
+            rng.choice([None, f"1.{n % 5}"]),
+            "github",
+        )
+        for n in range(80)
+    ]
+    deployments = merge_reports(reports)
+    for n in range(60):
+        start = rng.choice([None, h(rng.uniform(-5, 90))])
+        incident = Incident(
+            f"i{n}", "api", "production", start, None, rng.choice([None, f"1.{n % 6}"]), rng.choice([None, f"s{n % 9}"])
+        )
+        assert link_incident(incident, deployments) == _naive_link(incident, deployments), incident

@@ -17,7 +17,7 @@ import math
 import struct
 import sys
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,9 +104,19 @@ def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
     tl = f.timeline(facts.reports, facts.rollbacks, facts.incidents)
     mine = [d for d in tl.deployments if d.service == service and d.environment == environment]
     by_target = f._by_target(facts.changes.values())
-    open_incidents = [
-        i for i in facts.incidents if i.service == service and i.environment == environment and i.start is not None
-    ]
+    # rework by incident: an incident open at the deployment (start <= at < end, or not ended). Sorted by start,
+    # the incidents started by a time are a prefix; one of them is still open iff the latest end among them is
+    # later (an open-ended one counts as the latest of all).
+    starts = sorted(
+        (i.start, i.end)
+        for i in facts.incidents
+        if i.service == service and i.environment == environment and i.start is not None
+    )
+    start_times = [start for start, _ in starts]
+    latest_end: list[datetime | None] = []  # None: one of them has not ended
+    for _, end in starts:
+        before = latest_end[-1] if latest_end else end
+        latest_end.append(None if end is None or before is None else max(before, end))
     ix = ServiceIndex(array("q"), array("i"), array("B"), array("d"), array("q"), array("d"), array("q"), array("d"))
     for d in mine:
         failed = tl.failed(d)
@@ -114,10 +124,11 @@ def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
         delivered = f.delivered_changes(
             d, facts.changes, facts.release_changes, candidates=by_target.get((d.service, d.environment), [])
         )
-        rework = d.succeeded and (
-            any(c.type == "emergency" for c in delivered)
-            or any(i.start is not None and i.start <= d.at and (i.end is None or d.at < i.end) for i in open_incidents)
-        )
+        rework = False
+        if d.outcome == "success":
+            started = bisect_right(start_times, d.at)
+            latest = latest_end[started - 1] if started else d.at
+            rework = any(c.type == "emergency" for c in delivered) or latest is None or d.at < latest
         ix.deployment_times.append(micros(d.at))
         ix.days.append(d.at.astimezone(UTC).toordinal())
         ix.flags.append((SUCCEEDED if d.succeeded else 0) | (FAILED if failed else 0) | (REWORK if rework else 0))
