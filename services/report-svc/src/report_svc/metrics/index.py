@@ -121,8 +121,12 @@ def build(facts: f.Facts, service: str, environment: str) -> ServiceIndex:
     for d in mine:
         failed = tl.failed(d)
         nxt = tl.next_success.get(d.id)
-        delivered = f.delivered_changes(
-            d, facts.changes, facts.release_changes, candidates=by_target.get((d.service, d.environment), [])
+        candidates = by_target.get((d.service, d.environment), [])
+        # nothing named and no change of the service planned: delivers nothing (delivered_changes would say so)
+        delivered = (
+            f.delivered_changes(d, facts.changes, facts.release_changes, candidates=candidates)
+            if d.change_ids or d.release_ids or candidates
+            else []
         )
         rework = False
         if d.outcome == "success":
