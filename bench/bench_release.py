@@ -29,22 +29,28 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
+from benchkit import (
+    Result,
+    closed_loop,
+    create_database,
+    echo_rate,
+    load_average,
+    open_loop,
+    request_bytes,
+    running,
+    started_stack,
+)
 from rich.console import Console
 from rich.table import Table
 
 from greenzone_common.auth import issue_dev_token
-from greenzone_common.devstack import EmbeddedPostgres, Tansu, free_port, start_service, stop_process
 from greenzone_common.migrations import migrate
 from greenzone_common.settings import DEV_JWT_SECRET
 from release_svc.config import Settings
@@ -59,46 +65,6 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 # --------------------------------------------------------------------------------------------------- infrastructure
-
-
-@dataclass
-class Stack:
-    database_url: str
-    bootstrap: str
-
-
-@contextmanager
-def started_stack(tmp: Path) -> Iterator[Stack]:
-    postgres: EmbeddedPostgres | None = None
-    tansu: Tansu | None = None
-    try:
-        admin_url = os.environ.get("GREENZONE_DATABASE_URL", "")
-        if not admin_url:
-            postgres = EmbeddedPostgres(tmp / "pg" / "data", fast=False).start()
-            admin_url = postgres.url
-        bootstrap = os.environ.get("GREENZONE_KAFKA_BOOTSTRAP", "")
-        if not bootstrap:
-            tansu = Tansu(log_path=tmp / "tansu.log").start()
-            bootstrap = tansu.bootstrap
-        database = f"greenzone_bench_release_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_create_database(admin_url, database))
-        base, _, _ = admin_url.partition("?")[0].rpartition("/")
-        yield Stack(database_url=f"{base}/{database}", bootstrap=bootstrap)
-    finally:
-        try:
-            if tansu is not None:
-                tansu.stop()
-        finally:
-            if postgres is not None:
-                postgres.stop()
-
-
-async def _create_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 async def seed(database_url: str) -> None:
@@ -153,34 +119,7 @@ async def seed(database_url: str) -> None:
 # --------------------------------------------------------------------------------------------------- HTTP client
 
 
-class Connection:
-    """A bare HTTP/1.1 keep-alive connection: the load generator must cost far less than the server."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        body = await self.reader.readexactly(length)
-        return status, body
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def requests(port: int, n: int, seed: int = 7) -> list[bytes]:
+def requests(n: int, seed: int = 7) -> list[bytes]:
     token = issue_dev_token(DEV_JWT_SECRET, "bench-pipeline", ["pipeline"])
     rnd = random.Random(seed)
     out = []
@@ -189,112 +128,21 @@ def requests(port: int, n: int, seed: int = 7) -> list[bytes]:
         body = json.dumps(
             {"service": rnd.choice(SERVICES), "environment": environment, "version": "1.0.0", "commit": None}
         ).encode()
-        out.append(
-            b"POST /gates/evaluate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (port, token.encode(), len(body), body)
-        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        out.append(request_bytes("POST", "/gates/evaluate", headers, body))
     return out
 
 
-@dataclass
-class Outcome:
-    name: str
-    seconds: float
-    latencies_ms: list[float] = field(default_factory=list)
-    statuses: dict[int, int] = field(default_factory=dict)
-    decisions: dict[str, int] = field(default_factory=dict)
+class Decisions(dict[str, int]):
+    """allow/deny counts of the answers (each body read, so a wrong answer cannot pass for a fast one)."""
 
-    @property
-    def count(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds if self.seconds else 0.0
-
-    def pct(self, q: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    def record(self, status: int, body: bytes, latency_ms: float) -> None:
-        self.latencies_ms.append(latency_ms)
-        self.statuses[status] = self.statuses.get(status, 0) + 1
+    def __call__(self, status: int, body: bytes) -> None:
         if status == 200:
             decision = json.loads(body)["decision"]
-            self.decisions[decision] = self.decisions.get(decision, 0) + 1
-
-
-async def closed_loop(port: int, connections: int, seconds: float) -> Outcome:
-    pool = requests(port, 20_000)
-    result = Outcome("throughput", seconds)
-    deadline = time.perf_counter() + seconds
-    started = time.perf_counter()
-
-    async def worker(i: int) -> None:
-        conn = await Connection.open(port)
-        k = i
-        try:
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                status, body = await conn.request(pool[k % len(pool)])
-                result.record(status, body, (time.perf_counter() - t0) * 1000)
-                k += connections
-        finally:
-            conn.close()
-
-    await asyncio.gather(*(worker(i) for i in range(connections)))
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-async def open_loop(port: int, rate: float, seconds: float) -> Outcome:
-    """Requests fired on a fixed schedule; latency counted from the scheduled time (no coordinated omission)."""
-    n = int(rate * seconds)
-    pool = requests(port, n, seed=11)
-    result = Outcome(f"latency at {rate:,.0f}/s", seconds)
-    # at most 64 connections: when the server falls behind, requests queue here (and their latency shows it)
-    idle: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(64):
-        idle.put_nowait(await Connection.open(port))
-    start = time.perf_counter() + 0.2
-
-    async def fire(i: int) -> None:
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        conn = await idle.get()
-        try:
-            status, body = await conn.request(pool[i])
-        finally:
-            idle.put_nowait(conn)
-        result.record(status, body, (time.perf_counter() - scheduled) * 1000)
-
-    await asyncio.gather(*(fire(i) for i in range(n)))
-    result.seconds = time.perf_counter() - start
-    while not idle.empty():
-        idle.get_nowait().close()
-    return result
+            self[decision] = self.get(decision, 0) + 1
 
 
 # --------------------------------------------------------------------------------------------------- main
-
-
-def wait_ready(port: int, proc: Any, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"release-svc exited with {proc.returncode}")
-            try:
-                if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-    raise TimeoutError("release-svc not ready")
 
 
 async def counts(database_url: str) -> tuple[int, int]:
@@ -310,7 +158,7 @@ async def counts(database_url: str) -> tuple[int, int]:
         await conn.close()
 
 
-def report(results: Sequence[Outcome], facts: dict[str, str], rate: float) -> bool:
+def report(results: Sequence[Result], facts: dict[str, str], rate: float) -> bool:
     table = Table(title="release-svc gate decisions (uvicorn, 2 workers)", title_justify="left")
     for col in (
         "measurement",
@@ -322,10 +170,9 @@ def report(results: Sequence[Outcome], facts: dict[str, str], rate: float) -> bo
         "p99 ms",
         "max ms",
         "statuses",
-        "allow/deny",
         "target",
     ):
-        table.add_column(col, justify="left" if col in ("measurement", "statuses", "allow/deny", "target") else "right")
+        table.add_column(col, justify="left" if col in ("measurement", "statuses", "target") else "right")
     ok = True
     for r in results:
         if r.name == "throughput":
@@ -345,7 +192,6 @@ def report(results: Sequence[Outcome], facts: dict[str, str], rate: float) -> bo
             f"{r.pct(0.99):.1f}",
             f"{max(r.latencies_ms, default=0):.1f}",
             ", ".join(f"{k}: {v:,}" for k, v in sorted(r.statuses.items())),
-            f"{r.decisions.get('allow', 0):,} / {r.decisions.get('deny', 0):,}",
             target,
         )
     console.print(table)
@@ -359,48 +205,55 @@ def report(results: Sequence[Outcome], facts: dict[str, str], rate: float) -> bo
 
 
 def run(args: argparse.Namespace) -> bool:
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="greenzone-bench-release-") as tmp, started_stack(Path(tmp)) as stack:
-        settings = Settings(env="development", database_url=stack.database_url, kafka_bootstrap=stack.bootstrap)
+        admin_url, bootstrap = stack
+        database_url = asyncio.run(create_database(admin_url, "release"))
+        settings = Settings(env="development", database_url=database_url, kafka_bootstrap=bootstrap)
         asyncio.run(migrate(settings, SPEC.migrations, SPEC.schema))
-        asyncio.run(seed(stack.database_url))
-        port = free_port()
+        asyncio.run(seed(database_url))
         env = {
             **os.environ,
             "GREENZONE_ENV": "development",
-            "GREENZONE_DATABASE_URL": stack.database_url,
-            "GREENZONE_KAFKA_BOOTSTRAP": stack.bootstrap,
+            "GREENZONE_DATABASE_URL": database_url,
+            "GREENZONE_KAFKA_BOOTSTRAP": bootstrap,
             "GREENZONE_MIGRATE_ON_START": "false",
             "GREENZONE_LOG_LEVEL": "WARNING",
         }
-        log = Path(tmp) / "release-svc.log"
-        proc = start_service("release_svc.main", port, env, log, extra=["--workers", "2"])
-        load_before = os.getloadavg()[0]
-        try:
-            wait_ready(port, proc)
-            console.print(f"[bold]release-svc[/] on :{port} (2 workers); warming up …")
-            asyncio.run(closed_loop(port, 8, 1.0 if args.quick else 3.0))
+        pool = requests(20_000)
+        echo = echo_rate(env, Path(tmp) / "echo.log", lambda i: pool[i % len(pool)], args.connections, args.seconds)
+        with running("release_svc.main", env, Path(tmp) / "release-svc.log") as address:
+            console.print("[bold]release-svc[/] (2 workers); warming up …")
+            asyncio.run(closed_loop("warm-up", address, lambda i: pool[i % len(pool)], 8, 1.0 if args.quick else 3.0))
             console.print(f"[bold]throughput[/]: {args.connections} connections for {args.seconds:.0f}s …")
-            throughput = asyncio.run(closed_loop(port, args.connections, args.seconds))
-            console.print(f"  {throughput.rate:,.0f} decisions/s")
+            decided = Decisions()
+            throughput = asyncio.run(
+                closed_loop(
+                    "throughput", address, lambda i: pool[i % len(pool)], args.connections, args.seconds, check=decided
+                )
+            )
+            console.print(f"  {throughput.rate:,.0f} decisions/s (bare FastAPI echo: {echo:,.0f}/s)")
             if throughput.rate < args.rate:
                 console.print(f"  [yellow]below {args.rate:,.0f}/s: the fixed-rate run will measure queueing[/]")
             console.print(f"[bold]latency[/]: {args.rate:,.0f} requests/s for {args.seconds:.0f}s …")
-            latency = asyncio.run(open_loop(port, args.rate, args.seconds))
+            scheduled = requests(int(args.rate * args.seconds), seed=11)
+            latency = asyncio.run(open_loop(f"latency at {args.rate:,.0f}/s", address, scheduled, args.rate))
             console.print(f"  p99 {latency.pct(0.99):.1f} ms")
-            decisions, events = asyncio.run(counts(stack.database_url))
-        finally:
-            stop_process(proc)
-        facts = {
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-            "database": "embedded PostgreSQL (fsync on)" if "GREENZONE_DATABASE_URL" not in os.environ else "external",
-            "decisions recorded / gate.evaluated outbox rows": f"{decisions:,} / {events:,}",
-            "request mix": "80% production (all rules), 20% staging; 5 of 40 services denied",
-            "median of throughput latencies": f"{statistics.median(throughput.latencies_ms):.1f} ms",
-            # the service, PostgreSQL, the broker and this load generator share the CPUs; anything else running
-            # (other test suites, benchmarks) shows here and in every figure above
-            "load average (1 min) before / after": f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
-        }
-        return report([throughput, latency], facts, args.rate)
+        decisions, events = asyncio.run(counts(database_url))
+    facts = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "database": "embedded PostgreSQL (fsync on)" if "GREENZONE_DATABASE_URL" not in os.environ else "external",
+        "bare FastAPI echo, same client and connections": f"{echo:,.0f} requests/s "
+        f"(gate ÷ echo = {throughput.rate / echo:.2f})",
+        "decisions recorded / gate.evaluated outbox rows": f"{decisions:,} / {events:,}",
+        "answers in the throughput run, allow / deny": f"{decided.get('allow', 0):,} / {decided.get('deny', 0):,}",
+        "request mix": "80% production (all rules), 20% staging; 5 of 40 services denied",
+        "median of throughput latencies": f"{statistics.median(throughput.latencies_ms or [0]):.1f} ms",
+        # the service, PostgreSQL, the broker and this load generator share the CPUs; anything else running
+        # (other test suites, benchmarks) shows here and in every figure above
+        "load average (1 min) before / after": f"{load_before:.1f} / {load_average():.1f}",
+    }
+    return report([throughput, latency], facts, args.rate)
 
 
 def _terminate(signum: int, _frame: Any) -> None:
