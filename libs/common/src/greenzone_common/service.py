@@ -124,18 +124,21 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
         topics = kafka.with_dlqs(spec.produces)
         await kafka.ensure_topics(settings, topics)
         producer = await _start_producer(settings)
+        service_relay = relay.Relay(settings, spec.schema, producer) if settings.relay_enabled else None
+        waker = relay.Waker(settings, spec.schema, service_relay)
         rt = Runtime(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
             producer=producer,
-            outbox=Outbox(tables.outbox, source=spec.source),
+            outbox=Outbox(tables.outbox, source=spec.source, waker=waker),
             tables=tables,
+            relay=service_relay,
         )
         app.state.runtime = rt
-        if settings.relay_enabled:
-            rt.relay = relay.Relay(settings, spec.schema, producer)
-            rt.tasks.append(asyncio.create_task(rt.relay.run(), name=f"{spec.name}.relay"))
+        rt.tasks.append(asyncio.create_task(waker.run(), name=f"{spec.name}.relay-waker"))
+        if service_relay is not None:
+            rt.tasks.append(asyncio.create_task(service_relay.run(), name=f"{spec.name}.relay"))
         rt.tasks.append(
             asyncio.create_task(
                 heartbeat.run(settings, spec.name, spec.schema, engine, producer, rt.consumers),

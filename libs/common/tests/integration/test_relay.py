@@ -4,6 +4,7 @@ retention and replay."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from change_svc.config import Settings
 from change_svc.main import SPEC
@@ -22,7 +23,7 @@ from greenzone_common.envelope import decode
 from greenzone_common.migrations import migrate
 from greenzone_common.outbox import Outbox
 from greenzone_common.plumbing import plumbing_tables
-from greenzone_common.relay import Relay, replay
+from greenzone_common.relay import Relay, Waker, replay
 from greenzone_common.testing.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -179,3 +180,74 @@ async def test_retention_deletes_only_published_rows_older_than_the_setting(
     finally:
         await conn.close()
     assert [r["pending"] for r in left] == [True, False], "the 8-day-old published row is gone, the rest kept"
+
+
+# --- waking the relay ---------------------------------------------------------------------------------------------
+
+SLOW_POLL = 60.0  # longer than any wait below: a publication within it was woken, not polled
+
+
+class Abandoned(Exception):
+    pass
+
+
+async def stage_in_a_session(settings: Settings, outbox: Outbox, n: int, *, commit: bool = True) -> None:
+    engine = create_async_engine(settings.sqlalchemy_url)
+    try:
+        async with AsyncSession(engine) as session:
+            with contextlib.suppress(Abandoned):
+                async with session.begin():
+                    await outbox.add(session, *(created(str(uuid.uuid4()), i) for i in range(n)))
+                    if not commit:
+                        raise Abandoned
+    finally:
+        await engine.dispose()
+
+
+async def test_the_outbox_has_no_notify_trigger(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        triggers = await conn.fetch("SELECT tgname FROM pg_trigger WHERE tgrelid = 'change.outbox'::regclass")
+    finally:
+        await conn.close()
+    assert triggers == [], "a NOTIFY inside the use case's transaction serialises every commit"
+
+
+async def test_a_commit_in_the_relays_process_wakes_it_directly(settings: Settings, producer: AIOKafkaProducer) -> None:
+    slow = settings.model_copy(update={"relay_poll_interval": SLOW_POLL})
+    relay = Relay(slow, "change", producer)
+    waker = Waker(slow, "change", relay)
+    outbox = Outbox(plumbing_tables(SPEC.metadata).outbox, source=SPEC.source, waker=waker)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _true(relay.stats.active))
+        await asyncio.sleep(0.3)  # the relay's first empty batch is behind it: it waits for a wake-up now
+        await stage_in_a_session(slow, outbox, 3)
+        await eventually(lambda: _true(relay.stats.published == 3), timeout=5)
+        assert waker.notified == 0, "no NOTIFY is needed when the relay runs here"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_commit_elsewhere_wakes_the_relay_with_one_notify_after_it(
+    settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    slow = settings.model_copy(update={"relay_poll_interval": SLOW_POLL})
+    relay = Relay(slow, "change", producer)  # the other process's relay
+    waker = Waker(slow, "change", None)  # this process runs no relay
+    outbox = Outbox(plumbing_tables(SPEC.metadata).outbox, source=SPEC.source, waker=waker)
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(waker.run())]
+    try:
+        await eventually(lambda: _true(relay.stats.active))
+        await asyncio.sleep(0.3)
+        await stage_in_a_session(slow, outbox, 2, commit=False)  # rolled back: nothing to wake anyone for
+        await asyncio.sleep(0.3)
+        assert waker.notified == 0
+        await stage_in_a_session(slow, outbox, 2)
+        await eventually(lambda: _true(relay.stats.published == 2), timeout=5)
+        assert waker.notified == 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
