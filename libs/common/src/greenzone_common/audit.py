@@ -5,11 +5,14 @@ acted), when, what (entity, id, action), from which request (request id, Idempot
 A use case writes its audit row with :func:`record` in its own transaction, beside its state change and its outbox
 event: a rolled-back use case leaves no trace, a committed one is never missing from the trail. The table lives in
 the service's own schema (:func:`audit_table`, created by :func:`create_audit_log` in a migration, which also makes
-it append-only with a trigger) and is read back, paginated, with :func:`entries`.
+it append-only with a trigger) and is read back, paginated, with :func:`entries`. A hot path that writes its rows in
+one statement of its own takes the entry's values from :func:`entry` and :func:`raw_values` (columns
+:data:`COLUMNS`) instead.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Collection
@@ -55,6 +58,12 @@ def _current_trace_id() -> str | None:
     return f"{ctx.trace_id:032x}" if ctx.is_valid else None
 
 
+#: A path that ``urllib.parse.urlsplit`` gives back unchanged (what Starlette's ``request.url.path`` is built with):
+#: such a path is read straight from the ASGI scope instead of building the request's whole URL.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'()*+,;=:@%-]*")
+_REQUEST_HEADERS = {b"traceparent": 0, b"x-request-id": 1, b"idempotency-key": 2}
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts, and through what: an HTTP request (a person or a tool with a token), a consumed event, or one of
@@ -76,18 +85,30 @@ class Actor:
     @classmethod
     def from_request(cls, principal: Principal, request: Request) -> Actor:
         """The caller and its request. A request without ``X-Request-Id`` gets one, so every entry names one."""
-        traceparent = request.headers.get("traceparent")
-        if traceparent is not None and not _TRACEPARENT.match(traceparent.strip().lower()):
-            traceparent = None  # a malformed header is not evidence of anything
+        # the three headers in one pass over the ASGI scope (the first of each, like ``request.headers.get``)
+        found: list[str | None] = [None, None, None]
+        scope = request.scope
+        for key, value in scope["headers"]:
+            slot = _REQUEST_HEADERS.get(key)
+            if slot is not None and found[slot] is None:
+                found[slot] = value.decode("latin-1")
+        traceparent, request_id, idempotency_key = found
+        if traceparent is not None:
+            traceparent = traceparent.strip().lower()
+            if not _TRACEPARENT.match(traceparent):
+                traceparent = None  # a malformed header is not evidence of anything
+        path: str = scope["path"]
+        if not _PLAIN_PATH.fullmatch(path):
+            path = request.url.path
         return cls(
             sub=principal.sub,
             roles=principal.roles,
             via="request",
-            request_id=(request.headers.get("x-request-id") or str(uuid.uuid4()))[:255],
-            idempotency_key=(request.headers.get("idempotency-key") or None),
+            request_id=(request_id or str(uuid.uuid4()))[:255],
+            idempotency_key=idempotency_key or None,
             method=request.method,
-            path=request.url.path[:500],
-            traceparent=traceparent.strip().lower() if traceparent else None,
+            path=path[:500],
+            traceparent=traceparent or None,
         )
 
     @classmethod
@@ -169,6 +190,90 @@ def snapshot(obj: Any, *, exclude: Collection[str] = ()) -> dict[str, Any]:
     return result
 
 
+#: The columns an entry writes, in the order of :func:`raw_values` (``id`` is the table's identity).
+COLUMNS = (
+    "entity",
+    "entity_id",
+    "action",
+    "actor",
+    "via",
+    "at",
+    "request_id",
+    "idempotency_key",
+    "method",
+    "path",
+    "traceparent",
+    "trace_id",
+    "event_type",
+    "event_id",
+    "system",
+    "before",
+    "after",
+    "details",
+)
+JSON_COLUMNS = frozenset({"before", "after", "details"})
+
+
+def entry(
+    actor: Actor,
+    *,
+    entity: str,
+    entity_id: str,
+    action: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """One entry's column values (details that are None are left out; ``before``, ``after`` and ``details`` as
+    JSON values)."""
+    return {
+        "entity": entity,
+        "entity_id": entity_id,
+        "action": action,
+        "actor": actor.sub,
+        "via": actor.via,
+        "at": at or datetime.now(UTC),
+        "request_id": actor.request_id,
+        "idempotency_key": actor.idempotency_key,
+        "method": actor.method,
+        "path": actor.path,
+        "traceparent": actor.traceparent,
+        "trace_id": actor.trace_id,
+        "event_type": actor.event_type,
+        "event_id": actor.event_id,
+        "system": actor.system,
+        "before": to_jsonable_python(before) if before is not None else None,
+        "after": to_jsonable_python(after) if after is not None else None,
+        "details": to_jsonable_python({k: v for k, v in details.items() if v is not None}) if details else {},
+    }
+
+
+def raw_values(values: dict[str, Any]) -> list[Any]:
+    """An :func:`entry` as the parameters of a driver-level ``INSERT`` of :data:`COLUMNS` (JSON columns as JSON
+    text, which is what asyncpg takes for ``jsonb``; None as JSON ``null``, as SQLAlchemy's JSONB writes it)."""
+    return [json.dumps(values[c]) if c in JSON_COLUMNS else values[c] for c in COLUMNS]
+
+
+def insert_sql(table: Table, first: int = 1) -> str:
+    """``INSERT INTO <schema>.audit_log (COLUMNS) VALUES ($first, …)``: one entry, for asyncpg."""
+    name = f'"{table.schema}".{table.name}' if table.schema else table.name
+    placeholders = ", ".join(f"${first + i}" for i in range(len(COLUMNS)))
+    return f"INSERT INTO {name} ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+
+
+_INSERTS: dict[Table, Any] = {}
+
+
+def _insert(table: Table) -> Any:
+    """The table's INSERT, built once: executed with an entry as its parameters, its compiled form is cached (a
+    statement given ``.values()`` builds a bound parameter per column on every execution)."""
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = insert(table)
+    return stmt
+
+
 async def record(
     session: AsyncSession,
     table: Table,
@@ -183,28 +288,10 @@ async def record(
     **details: Any,
 ) -> None:
     """Append one entry in the session's transaction (details that are None are left out)."""
-    await session.execute(
-        insert(table).values(
-            entity=entity,
-            entity_id=entity_id,
-            action=action,
-            actor=actor.sub,
-            via=actor.via,
-            at=at or datetime.now(UTC),
-            request_id=actor.request_id,
-            idempotency_key=actor.idempotency_key,
-            method=actor.method,
-            path=actor.path,
-            traceparent=actor.traceparent,
-            trace_id=actor.trace_id,
-            event_type=actor.event_type,
-            event_id=actor.event_id,
-            system=actor.system,
-            before=to_jsonable_python(before) if before is not None else None,
-            after=to_jsonable_python(after) if after is not None else None,
-            details=to_jsonable_python({k: v for k, v in details.items() if v is not None}),
-        )
+    values = entry(
+        actor, entity=entity, entity_id=entity_id, action=action, before=before, after=after, at=at, **details
     )
+    await session.execute(_insert(table), values)
 
 
 class AuditEntryRead(BaseModel):

@@ -9,11 +9,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 
+from greenzone_common.audit import Actor
 from greenzone_common.contracts.change import ChangeApproved, ChangeCreated
 from greenzone_common.contracts.common import FindingsBySeverity, Risk, TestCounts
 from greenzone_common.contracts.pipeline import DeploymentObserved, ScanReported, TestsReported
+from greenzone_common.db import unit_of_work
 from greenzone_common.testing.helpers import bearer, eventually
+from release_svc.gates import service
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("consumers_ready")]
 
@@ -198,3 +202,40 @@ async def test_gate_roles_and_validation(client: httpx.AsyncClient, svc: str) ->
     missing = await client.post("/gates/evaluate", json={"service": "api"}, headers=PIPELINE)
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["loc"] == ["body", "environment"]
+
+
+class _Abandoned(Exception):
+    pass
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-statement", "after-other-statements"])
+async def test_a_decision_belongs_to_its_callers_transaction(
+    release_app: Any, client: httpx.AsyncClient, query: Query, svc: str, first: bool
+) -> None:
+    """The gate writes its rows straight through the driver: in the caller's transaction all the same, so a use case
+    that fails after the gate leaves no decision, audit entry, event or draft change (whether the gate's statements
+    are its first, or come after the session's own)."""
+    runtime = release_app.state.runtime
+    request = service.normalise(svc, "production", "9.9.9", None, None)
+    with pytest.raises(_Abandoned):
+        async with unit_of_work(runtime.sessions) as session:
+            if not first:
+                await session.execute(text("SELECT 1"))
+            decision = await service.evaluate(
+                session, runtime.outbox, request, requested_by="rita", now=datetime.now(UTC), actor=Actor(sub="rita")
+            )
+            assert decision.change_auto_created  # no change: a draft was staged too
+            raise _Abandoned
+    assert not await query("SELECT 1 FROM release.gate_decisions WHERE decision_id = $1", decision.decision_id)
+    assert not await query("SELECT 1 FROM release.audit_log WHERE entity_id = $1", decision.decision_id)
+    assert not await query("SELECT 1 FROM release.outbox WHERE data->>'decision_id' = $1", decision.decision_id)
+    assert not await query("SELECT 1 FROM release.changes WHERE change_id = $1", decision.change_id)
+    # and committed, all of them are there
+    async with unit_of_work(runtime.sessions) as session:
+        decision = await service.evaluate(
+            session, runtime.outbox, request, requested_by="rita", now=datetime.now(UTC), actor=Actor(sub="rita")
+        )
+    assert await query("SELECT 1 FROM release.gate_decisions WHERE decision_id = $1", decision.decision_id)
+    assert await query("SELECT 1 FROM release.audit_log WHERE entity_id = $1", decision.decision_id)
+    assert await query("SELECT 1 FROM release.outbox WHERE data->>'decision_id' = $1", decision.decision_id)
+    assert await query("SELECT 1 FROM release.changes WHERE change_id = $1 AND state = 'draft'", decision.change_id)

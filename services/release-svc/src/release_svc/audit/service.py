@@ -13,7 +13,6 @@ from greenzone_common import audit
 from greenzone_common.audit import Actor, AuditEntryRead
 from greenzone_common.pagination import Page, PageParams
 from release_svc.db import Base
-from release_svc.gates.schemas import GateDecisionRead
 
 AUDIT = audit.audit_table(Base.metadata)
 
@@ -53,17 +52,12 @@ async def record(
     )
 
 
-async def gate_evaluated(session: AsyncSession, actor: Actor, decision: GateDecisionRead) -> None:
+def gate_evaluated_entry(actor: Actor, decision: dict[str, Any], at: datetime) -> dict[str, Any]:
     """A gate decision is a mutation too (a decision row, an event, maybe a drafted change): who asked, and what
-    it answered."""
-    await record(
-        session,
-        actor,
-        "gate_decision",
-        decision.decision_id,
-        "evaluated",
-        at=decision.evaluated_at,
-        after=decision.model_dump(mode="json"),
+    it answered (``decision``: the GateDecisionRead in JSON). The gate writes it in the statement that records the
+    decision (gates.service.evaluate)."""
+    return audit.entry(
+        actor, entity="gate_decision", entity_id=decision["decision_id"], action="evaluated", at=at, after=decision
     )
 
 

@@ -9,7 +9,6 @@ from greenzone_common.auth import CurrentUser
 from greenzone_common.db import unit_of_work
 from greenzone_common.problems import Problem
 from greenzone_common.service import SessionsDep
-from release_svc.audit import service as audit
 from release_svc.deps import FastGateCaller, FastOutboxDep, FastSessionsDep
 from release_svc.gates import service
 from release_svc.gates.schemas import GateDecisionRead, GateRequestBody
@@ -23,10 +22,11 @@ async def evaluate_gate(
 ) -> GateDecisionRead:
     """May this service at this version go to this environment now? Decided from local projections only."""
     request = service.normalise(body.service, body.environment, body.version, body.commit, body.change_id)
+    actor = Actor.from_request(user, http)
     async with unit_of_work(sessions) as session:
-        decision = await service.evaluate(session, outbox, request, requested_by=user.sub, now=datetime.now(UTC))
-        await audit.gate_evaluated(session, Actor.from_request(user, http), decision)
-        return decision
+        return await service.evaluate(
+            session, outbox, request, requested_by=user.sub, now=datetime.now(UTC), actor=actor
+        )
 
 
 @router.get("/gates/decisions/{decision_id}", response_model=GateDecisionRead)

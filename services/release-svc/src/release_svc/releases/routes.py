@@ -12,7 +12,6 @@ from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page, PageDep, page_of
 from greenzone_common.problems import Problem, validation_problem
 from greenzone_common.service import OutboxDep, SessionsDep
-from release_svc.audit import service as audit
 from release_svc.deps import NotifyGuardDep, SettingsDep
 from release_svc.gates import service as gates
 from release_svc.notifications.policy import UnsafeUrl
@@ -203,11 +202,10 @@ async def deploy_release(
                     gates.normalise(name, env.name, release.version, body.commit, None),
                     requested_by=user.sub,
                     now=now,
+                    actor=actor,  # each decision in the audit trail, whatever it says
                 )
                 for name in release.services
             ]
-            for decision in decisions:  # recorded whatever they say, like the decisions themselves
-                await audit.gate_evaluated(session, actor, decision)
     except service.ReleaseNotFound:
         raise _not_found(release_id) from None
     except service.UnknownEnvironment:
