@@ -33,6 +33,7 @@ from greenzone_common.contracts.pipeline import (
     ScanReported,
     TestsReported,
 )
+from greenzone_common.db import frozen_insert
 from greenzone_common.outbox import Outbox
 from pipeline_svc.catalogue.models import CatalogueKey
 from pipeline_svc.facts import policy
@@ -113,10 +114,16 @@ EVIDENCE: Table = Evidence.__table__  # type: ignore[assignment]
 ARTIFACTS: Table = Artifact.__table__  # type: ignore[assignment]
 
 
+#: ``INSERT … ON CONFLICT DO NOTHING RETURNING *`` per fact table, built once (compiled once per process)
+_INSERT_NEW = {
+    table: frozen_insert(pg_insert(table).on_conflict_do_nothing().returning(*table.c))
+    for table in (DEPLOYMENTS, ROLLBACKS, PUSHES, MERGED, EVIDENCE, ARTIFACTS)
+}
+
+
 async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> Sequence[Row[Any]]:
     """Insert ``rows`` (one executemany, compiled once), skipping those already recorded; the new ones back."""
-    stmt = pg_insert(table).on_conflict_do_nothing().returning(*table.c)
-    return (await session.execute(stmt, rows)).all()
+    return (await session.execute(_INSERT_NEW[table], rows)).all()
 
 
 def fact_id(*parts: object) -> uuid.UUID:
@@ -180,6 +187,39 @@ def _final_first(items: list[Sourced]) -> list[Sourced]:
     return list(chosen.values())
 
 
+def _upsert_runs() -> Any:
+    """Runs by ``(source, kind, run_key)``: a completed run never goes back to running (deliveries arrive out of
+    order); known values are kept. Built once, executed with the rows as parameters."""
+    insert = pg_insert(RUNS)
+    ex = insert.excluded
+    t = RUNS.c
+    return frozen_insert(
+        insert.on_conflict_do_update(
+            index_elements=[t.source, t.kind, t.run_key],
+            set_={
+                "status": ex.status,
+                "outcome": ex.outcome,
+                "service": ex.service,
+                "queued_at": func.coalesce(t.queued_at, ex.queued_at),
+                "started_at": func.coalesce(ex.started_at, t.started_at),
+                "finished_at": func.coalesce(ex.finished_at, t.finished_at),
+                "duration_s": func.coalesce(ex.duration_s, t.duration_s),
+                "queue_s": func.coalesce(ex.queue_s, t.queue_s),
+                "commit": func.coalesce(ex.commit, t.commit),
+                "branch": func.coalesce(ex.branch, t.branch),
+                "version": func.coalesce(ex.version, t.version),
+                "url": func.coalesce(ex.url, t.url),
+                "raw_event_id": ex.raw_event_id,
+                "updated_at": func.now(),
+            },
+            where=t.status != "completed",
+        ).returning(*RUNS.c)
+    )
+
+
+_UPSERT_RUNS = _upsert_runs()
+
+
 async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
     rows = []
     for s in _final_first(items):
@@ -207,31 +247,7 @@ async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) ->
                 "raw_event_id": s.raw_event_id,
             }
         )
-    insert = pg_insert(RUNS)
-    ex = insert.excluded
-    t = RUNS.c
-    # a completed run never goes back to running (deliveries arrive out of order); known values are kept
-    stmt = insert.on_conflict_do_update(
-        index_elements=[t.source, t.kind, t.run_key],
-        set_={
-            "status": ex.status,
-            "outcome": ex.outcome,
-            "service": ex.service,
-            "queued_at": func.coalesce(t.queued_at, ex.queued_at),
-            "started_at": func.coalesce(ex.started_at, t.started_at),
-            "finished_at": func.coalesce(ex.finished_at, t.finished_at),
-            "duration_s": func.coalesce(ex.duration_s, t.duration_s),
-            "queue_s": func.coalesce(ex.queue_s, t.queue_s),
-            "commit": func.coalesce(ex.commit, t.commit),
-            "branch": func.coalesce(ex.branch, t.branch),
-            "version": func.coalesce(ex.version, t.version),
-            "url": func.coalesce(ex.url, t.url),
-            "raw_event_id": ex.raw_event_id,
-            "updated_at": func.now(),
-        },
-        where=t.status != "completed",
-    ).returning(*RUNS.c)
-    changed = (await session.execute(stmt, rows)).all()
+    changed = (await session.execute(_UPSERT_RUNS, rows)).all()
     events: list[EventData] = []
     for run in changed:
         if run.kind != "pipeline" or run.status != "completed" or run.finished_at is None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.db import frozen_insert
 from greenzone_common.outbox import Outbox
 from pipeline_svc.facts import service as facts
 from pipeline_svc.facts.policy import parse_time
@@ -46,6 +47,11 @@ class Outcome:
     stored: list[Delivery]
     duplicates: list[Delivery]
     recorded: facts.Recorded
+
+
+_RAW: Any = RawEvent.__table__
+#: raw events not seen before (``(origin, delivery_key)`` is unique): built once, the rows come as parameters
+_INSERT_RAW = frozen_insert(pg_insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id))
 
 
 def kept_headers(headers: Mapping[str, str], names: Sequence[str], prefixes: Sequence[str] = ()) -> dict[str, str]:
@@ -79,9 +85,7 @@ async def accept(session: AsyncSession, outbox: Outbox, deliveries: Sequence[Del
         }
         for d in unique.values()
     ]
-    table = RawEvent.__table__
-    stmt = pg_insert(table).on_conflict_do_nothing().returning(table.c.id)  # type: ignore[arg-type]
-    new_ids = set((await session.execute(stmt, rows)).scalars())
+    new_ids = set((await session.execute(_INSERT_RAW, rows)).scalars())
     stored = [d for d in unique.values() if d.id in new_ids]
     repeated += [d for d in unique.values() if d.id not in new_ids]
     sourced = [facts.Sourced(f, d.id) for d in stored for f in d.facts]
