@@ -35,6 +35,7 @@ from greenzone_common.contracts.pipeline import (
 )
 from greenzone_common.db import frozen_insert
 from greenzone_common.outbox import Outbox
+from pipeline_svc.bulk import BulkInsert, conflict_clause
 from pipeline_svc.catalogue.models import CatalogueKey
 from pipeline_svc.facts import policy
 from pipeline_svc.facts.models import (
@@ -189,35 +190,54 @@ def _final_first(items: list[Sourced]) -> list[Sourced]:
 
 def _upsert_runs() -> Any:
     """Runs by ``(source, kind, run_key)``: a completed run never goes back to running (deliveries arrive out of
-    order); known values are kept. Built once, executed with the rows as parameters."""
+    order); known values are kept. Its ON CONFLICT clause is the one ``_UPSERT_RUNS`` sends."""
     insert = pg_insert(RUNS)
     ex = insert.excluded
     t = RUNS.c
-    return frozen_insert(
-        insert.on_conflict_do_update(
-            index_elements=[t.source, t.kind, t.run_key],
-            set_={
-                "status": ex.status,
-                "outcome": ex.outcome,
-                "service": ex.service,
-                "queued_at": func.coalesce(t.queued_at, ex.queued_at),
-                "started_at": func.coalesce(ex.started_at, t.started_at),
-                "finished_at": func.coalesce(ex.finished_at, t.finished_at),
-                "duration_s": func.coalesce(ex.duration_s, t.duration_s),
-                "queue_s": func.coalesce(ex.queue_s, t.queue_s),
-                "commit": func.coalesce(ex.commit, t.commit),
-                "branch": func.coalesce(ex.branch, t.branch),
-                "version": func.coalesce(ex.version, t.version),
-                "url": func.coalesce(ex.url, t.url),
-                "raw_event_id": ex.raw_event_id,
-                "updated_at": func.now(),
-            },
-            where=t.status != "completed",
-        ).returning(*RUNS.c)
+    return insert.on_conflict_do_update(
+        index_elements=[t.source, t.kind, t.run_key],
+        set_={
+            "status": ex.status,
+            "outcome": ex.outcome,
+            "service": ex.service,
+            "queued_at": func.coalesce(t.queued_at, ex.queued_at),
+            "started_at": func.coalesce(ex.started_at, t.started_at),
+            "finished_at": func.coalesce(ex.finished_at, t.finished_at),
+            "duration_s": func.coalesce(ex.duration_s, t.duration_s),
+            "queue_s": func.coalesce(ex.queue_s, t.queue_s),
+            "commit": func.coalesce(ex.commit, t.commit),
+            "branch": func.coalesce(ex.branch, t.branch),
+            "version": func.coalesce(ex.version, t.version),
+            "url": func.coalesce(ex.url, t.url),
+            "raw_event_id": ex.raw_event_id,
+            "updated_at": func.now(),
+        },
+        where=t.status != "completed",
     )
 
 
-_UPSERT_RUNS = _upsert_runs()
+_RUN_COLUMNS = (
+    "id",
+    "source",
+    "kind",
+    "run_key",
+    "service",
+    "pipeline",
+    "status",
+    "outcome",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "queue_s",
+    "repository",
+    "branch",
+    "commit",
+    "version",
+    "url",
+    "raw_event_id",
+)
+_UPSERT_RUNS = BulkInsert(RUNS, _RUN_COLUMNS, conflict_clause(_upsert_runs()))
 
 
 async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
@@ -247,7 +267,7 @@ async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) ->
                 "raw_event_id": s.raw_event_id,
             }
         )
-    changed = (await session.execute(_UPSERT_RUNS, rows)).all()
+    changed = await _UPSERT_RUNS.execute(session, rows)
     events: list[EventData] = []
     for run in changed:
         if run.kind != "pipeline" or run.status != "completed" or run.finished_at is None:

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from greenzone_common.db import frozen_insert
 from greenzone_common.outbox import Outbox
+from pipeline_svc.bulk import BulkInsert
 from pipeline_svc.facts import service as facts
 from pipeline_svc.facts.policy import parse_time
 from pipeline_svc.intake.models import RawEvent
@@ -50,8 +49,9 @@ class Outcome:
 
 
 _RAW: Any = RawEvent.__table__
-#: raw events not seen before (``(origin, delivery_key)`` is unique): built once, the rows come as parameters
-_INSERT_RAW = frozen_insert(pg_insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id))
+_RAW_COLUMNS = ("id", "origin", "delivery_key", "event_type", "subject", "source", "occurred_at", "headers", "body")
+#: raw events not seen before (``(origin, delivery_key)`` is unique), one statement over arrays whatever the count
+_INSERT_RAW = BulkInsert(_RAW, _RAW_COLUMNS, "ON CONFLICT DO NOTHING", returning=[_RAW.c.id])
 
 
 def kept_headers(headers: Mapping[str, str], names: Sequence[str], prefixes: Sequence[str] = ()) -> dict[str, str]:
@@ -85,7 +85,7 @@ async def accept(session: AsyncSession, outbox: Outbox, deliveries: Sequence[Del
         }
         for d in unique.values()
     ]
-    new_ids = set((await session.execute(_INSERT_RAW, rows)).scalars())
+    new_ids = {row.id for row in await _INSERT_RAW.execute(session, rows)}
     stored = [d for d in unique.values() if d.id in new_ids]
     repeated += [d for d in unique.values() if d.id not in new_ids]
     sourced = [facts.Sourced(f, d.id) for d in stored for f in d.facts]

@@ -1,0 +1,95 @@
+"""Bulk inserts as one statement over column arrays: ``INSERT … SELECT … FROM unnest($1, $2, …) … RETURNING``.
+
+SQLAlchemy's executemany with RETURNING ("insertmanyvalues") binds every row's every value through its type
+processors and sends one ``VALUES (…), (…)`` statement with a parameter per value (4,500 for 500 raw events), a
+new SQL text (and a new prepared statement and plan) for every batch size. Here a batch is one array per column:
+the driver encodes each array in C, the statement text never changes, and PostgreSQL plans it once per connection.
+
+Same rows, same defaults (columns not given take their server default, as before), same conflict handling. Arrays
+are cast to the base type (``text[]`` for any ``VARCHAR(n)``): the insert's own assignment cast then enforces the
+length exactly as a plain insert does (an explicit cast to ``varchar(n)`` would truncate).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, Column, DateTime, Float, Integer, LargeBinary, Row, String, Table, TextClause, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_PREPARER = postgresql.dialect().identifier_preparer
+
+
+def _array_type(column: Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, postgresql.UUID):
+        return "uuid[]"
+    if isinstance(kind, postgresql.JSONB):
+        return "text[]"  # serialised here, parsed by the ::jsonb in the select list
+    if isinstance(kind, DateTime):
+        return "timestamptz[]" if kind.timezone else "timestamp[]"
+    if isinstance(kind, String):
+        return "text[]"
+    if isinstance(kind, Boolean):
+        return "boolean[]"
+    if isinstance(kind, Float):
+        return "float8[]"
+    if isinstance(kind, Integer):
+        return "int8[]"
+    if isinstance(kind, LargeBinary):
+        return "bytea[]"
+    raise TypeError(f"no array type for {column.table.name}.{column.name} ({kind!r})")
+
+
+def conflict_clause(statement: postgresql.Insert) -> str:
+    """The ``ON CONFLICT …`` clause of a SQLAlchemy PostgreSQL insert, as SQLAlchemy writes it (literal values)."""
+    sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    start = sql.index(" ON CONFLICT ")
+    end = sql.find(" RETURNING ", start)
+    return sql[start + 1 : end if end >= 0 else len(sql)]
+
+
+class BulkInsert:
+    """``INSERT INTO table (columns) SELECT … FROM unnest(…) <conflict> RETURNING <returning>``, built once."""
+
+    def __init__(
+        self, table: Table, columns: Sequence[str], conflict: str, returning: Sequence[Column[Any]] | None = None
+    ) -> None:
+        cols = [table.c[name] for name in columns]
+        self.columns = tuple(columns)
+        self.jsonb = frozenset(c.name for c in cols if isinstance(c.type, postgresql.JSONB))
+        arrays = ", ".join(f"CAST(:c{i} AS {_array_type(c)})" for i, c in enumerate(cols))
+        names = ", ".join(f"c{i}" for i in range(len(cols)))
+        picks = ", ".join(f"u.c{i}::jsonb" if c.name in self.jsonb else f"u.c{i}" for i, c in enumerate(cols))
+        into = ", ".join(_PREPARER.quote(c.name) for c in cols)
+        returned = list(returning if returning is not None else table.c)
+        sql = (
+            f"INSERT INTO {_PREPARER.format_table(table)} ({into}) SELECT {picks} FROM unnest({arrays}) AS u({names})"
+            f" {conflict} RETURNING {', '.join(_PREPARER.quote(c.name) for c in returned)}"
+        )
+        self.sql = sql
+        self.statement: TextClause = text(sql).columns(*returned)  # type: ignore[assignment]
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        params: dict[str, list[Any]] = {}
+        for i, name in enumerate(self.columns):
+            values = [row[name] for row in rows]
+            if name in self.jsonb:
+                # as SQLAlchemy's JSONB binds it (json.dumps; None is JSON null); one dict shared by every row of a
+                # batch (the kept headers of POST /events) is serialised once
+                done: dict[int, str] = {}
+                out = []
+                for v in values:
+                    key = id(v)
+                    if key not in done:
+                        done[key] = json.dumps(v)
+                    out.append(done[key])
+                values = out
+            params[f"c{i}"] = values
+        return params
+
+    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Sequence[Row[Any]]:
+        return (await session.execute(self.statement, self.parameters(rows))).all()
