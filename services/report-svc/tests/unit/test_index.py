@@ -99,3 +99,20 @@ def test_microseconds_are_exact_where_a_float_timestamp_rounds() -> None:
 
     assert index.micros(at) == 1_772_445_600_999_999
     assert index.micros(at + timedelta(microseconds=1)) == index.micros(at) + 1
+
+
+def test_services_built_together_get_the_index_of_their_own_facts() -> None:
+    from report_svc.dora.service import _build_each
+
+    facts = generated(6)
+    together = _build_each(facts, list(SERVICES), "production")
+    for s in SERVICES:
+        own = f.Facts(
+            [r for r in facts.reports if r.service == s],
+            [b for b in facts.rollbacks if b.service == s],
+            [i for i in facts.incidents if i.service == s],
+            [c for c in facts.commits if c.service == s],
+            {k: c for k, c in facts.changes.items() if c.service == s},
+            facts.release_changes,
+        )
+        assert together[s].to_bytes() == index.build(own, s, "production").to_bytes()
