@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from greenzone_common.auth import Principal, current_principal
 from greenzone_common.outbox import Outbox
@@ -30,12 +30,12 @@ NotifyGuardDep = Annotated[UrlGuard, Depends(_notify_guard)]
 
 
 # The gate is the hot path: FastAPI runs a plain ``def`` dependency in a worker thread, so its dependencies are
-# ``async def`` here (same behaviour as greenzone_common's SessionsDep / OutboxDep / RequireRole, no thread hop).
+# ``async def`` here (same behaviour as greenzone_common's OutboxDep / RequireRole, no thread hop).
 
 
-async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _engine(request: Request) -> AsyncEngine:
     runtime: Runtime = request.app.state.runtime
-    return runtime.sessions
+    return runtime.engine
 
 
 async def _outbox(request: Request) -> Outbox:
@@ -53,6 +53,6 @@ async def _gate_caller(request: Request) -> Principal:
     return principal
 
 
-FastSessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+FastEngineDep = Annotated[AsyncEngine, Depends(_engine)]
 FastOutboxDep = Annotated[Outbox, Depends(_outbox)]
 FastGateCaller = Annotated[Principal, Depends(_gate_caller)]

@@ -239,3 +239,22 @@ async def test_a_decision_belongs_to_its_callers_transaction(
     assert await query("SELECT 1 FROM release.audit_log WHERE entity_id = $1", decision.decision_id)
     assert await query("SELECT 1 FROM release.outbox WHERE data->>'decision_id' = $1", decision.decision_id)
     assert await query("SELECT 1 FROM release.changes WHERE change_id = $1 AND state = 'draft'", decision.change_id)
+
+
+async def test_a_decision_that_cannot_be_recorded_leaves_nothing(
+    release_app: Any, client: httpx.AsyncClient, query: Query, svc: str
+) -> None:
+    """POST /gates/evaluate records everything in one statement: when a part of it fails (here the draft change's
+    title, longer than its column), nothing at all is recorded, and the connection serves the next decisions."""
+    name = svc + "x" * (200 - len(svc))  # with a 100-character version the draft's title exceeds 300 characters
+    transport = httpx.ASGITransport(app=release_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as raw:
+        ask = {"service": name, "environment": "production", "version": "v" * 100}
+        response = await raw.post("/gates/evaluate", json=ask, headers=PIPELINE)
+    assert response.status_code == 500
+    assert not await query("SELECT 1 FROM release.gate_decisions WHERE service = $1", name)
+    assert not await query("SELECT 1 FROM release.audit_log WHERE after->>'service' = $1", name)
+    assert not await query("SELECT 1 FROM release.outbox WHERE key = $1", name)
+    assert not await query("SELECT 1 FROM release.changes WHERE service = $1", name)
+    for _ in range(12):  # more than the pool holds
+        assert (await gate(client, svc))["decision"] == "deny"

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Request
 
 from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
-from greenzone_common.db import unit_of_work
 from greenzone_common.problems import Problem
 from greenzone_common.service import SessionsDep
-from release_svc.deps import FastGateCaller, FastOutboxDep, FastSessionsDep
+from release_svc.deps import FastEngineDep, FastGateCaller, FastOutboxDep
 from release_svc.gates import service
 from release_svc.gates.schemas import GateDecisionRead, GateRequestBody
 
@@ -18,15 +17,14 @@ router = APIRouter(tags=["gate"])
 
 @router.post("/gates/evaluate", response_model=GateDecisionRead)
 async def evaluate_gate(
-    body: GateRequestBody, user: FastGateCaller, http: Request, sessions: FastSessionsDep, outbox: FastOutboxDep
+    body: GateRequestBody, user: FastGateCaller, http: Request, engine: FastEngineDep, outbox: FastOutboxDep
 ) -> GateDecisionRead:
     """May this service at this version go to this environment now? Decided from local projections only."""
     request = service.normalise(body.service, body.environment, body.version, body.commit, body.change_id)
     actor = Actor.from_request(user, http)
-    async with unit_of_work(sessions) as session:
-        return await service.evaluate(
-            session, outbox, request, requested_by=user.sub, now=datetime.now(UTC), actor=actor
-        )
+    return await service.evaluate_alone(
+        engine, outbox, request, requested_by=user.sub, now=datetime.now(UTC), actor=actor
+    )
 
 
 @router.get("/gates/decisions/{decision_id}", response_model=GateDecisionRead)

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 from opentelemetry import propagate
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from greenzone_common import audit as audit_trail
 from greenzone_common.audit import Actor
@@ -81,13 +82,8 @@ async def _raw_connection(session: AsyncSession) -> Any:
     return await connection.get_raw_connection()
 
 
-async def load_snapshot(
-    session: AsyncSession, request: policy.GateRequest, now: datetime, *, raw: Any = None
-) -> policy.Snapshot:
-    if raw is None:
-        raw = await _raw_connection(session)
-    driver = raw.driver_connection
-    assert driver is not None
+async def load_snapshot(driver: Any, request: policy.GateRequest, now: datetime) -> policy.Snapshot:
+    """The projections' snapshot, read on ``driver`` (an asyncpg connection)."""
     row = await driver.fetchrow(
         SNAPSHOT_SQL, request.environment, request.service, request.version, request.commit, request.change_id, now
     )
@@ -277,19 +273,18 @@ def decision_records(
     return DecisionRecords(read, event, model)
 
 
-async def evaluate(
-    session: AsyncSession,
+async def _decide(
+    driver: Any,
     outbox: Outbox,
     request: policy.GateRequest,
     *,
     requested_by: str | None,
     now: datetime,
     actor: Actor,
-) -> GateDecisionRead:
-    """Decide, and record the decision (row + audit entry + event, and the draft change a denial may ask for) in
-    the caller's transaction."""
-    raw = await _raw_connection(session)
-    snapshot = await load_snapshot(session, request, now, raw=raw)
+) -> tuple[GateDecisionRead, str, list[Any]]:
+    """Read the snapshot on ``driver`` and decide: the answer, and the statement (with its parameters) that records
+    the decision, its audit entry, its event and the draft change a denial may ask for."""
+    snapshot = await load_snapshot(driver, request, now)
     decision = policy.evaluate(request, snapshot, now)
     decision_id = str(uuid.uuid4())
     change_id = decision.change_id
@@ -337,14 +332,56 @@ async def evaluate(
     params += audit_trail.raw_values(audit.gate_evaluated_entry(actor, records.read, at))
     if create:
         params.append(f"Deploy {request.service} {request.version or request.commit or ''} to {request.environment}")
+    return records.model, record_sql(outbox.table, draft=create), params
+
+
+async def evaluate(
+    session: AsyncSession,
+    outbox: Outbox,
+    request: policy.GateRequest,
+    *,
+    requested_by: str | None,
+    now: datetime,
+    actor: Actor,
+) -> GateDecisionRead:
+    """Decide, and record the decision (row + audit entry + event, and the draft change a denial may ask for) in
+    the caller's transaction (the session's unit of work)."""
+    raw = await _raw_connection(session)
+    answer, sql, params = await _decide(
+        raw.driver_connection, outbox, request, requested_by=requested_by, now=now, actor=actor
+    )
     if session.new or session.dirty or session.deleted:
         await session.flush()  # what the session's own execute() would have done first (autoflush)
     await _begin(raw)
-    await raw.driver_connection.execute(record_sql(outbox.table, draft=create), *params)
-    staged = getattr(outbox, "staged", None)
-    if staged is not None:
-        staged(session)  # wake the relay once the caller commits
-    return records.model
+    await raw.driver_connection.execute(sql, *params)
+    outbox.staged(session)  # wake the relay once the caller commits
+    return answer
+
+
+async def evaluate_alone(
+    engine: AsyncEngine,
+    outbox: Outbox,
+    request: policy.GateRequest,
+    *,
+    requested_by: str | None,
+    now: datetime,
+    actor: Actor,
+) -> GateDecisionRead:
+    """A gate decision that is a use case of its own (POST /gates/evaluate): the snapshot, then the one statement
+    that records everything, on a pooled connection and without a session. One statement is atomic by itself, so
+    it needs no BEGIN and COMMIT (two round trips of four): it commits, or fails and leaves nothing, before the
+    answer is returned; the relay is woken after it, as the session's commit would have."""
+    raw = await engine.raw_connection()
+    driver = raw.driver_connection
+    try:
+        answer, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
+        await driver.execute(sql, *params)
+    finally:
+        # back to the pool as AsyncConnection.close() returns it (a connection that died is discarded)
+        await greenlet_spawn(raw.invalidate if driver.is_closed() else raw.close)
+    if outbox.waker is not None:
+        outbox.waker.poke()
+    return answer
 
 
 async def get_decision(session: AsyncSession, decision_id: str) -> GateDecisionRecord | None:
