@@ -71,7 +71,7 @@ async def projected(dsn: str, change_id: str) -> tuple[int, int]:
         await conn.close()
 
 
-async def wait_projected(dsn: str, change_id: str, timeout: float = 20.0) -> tuple[int, int]:
+async def wait_projected(dsn: str, change_id: str, timeout: float = 60.0) -> tuple[int, int]:
     async def check() -> tuple[int, int] | None:
         counts = await projected(dsn, change_id)
         return counts if counts[1] >= 1 else None
