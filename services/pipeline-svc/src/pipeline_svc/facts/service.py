@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, or_, select, update
+from sqlalchemy import Row, Table, Text, any_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,20 +86,22 @@ class Sourced:
     raw_event_id: uuid.UUID | None
 
 
+_KEYS: Table = CatalogueKey.__table__  # type: ignore[assignment]
+#: the catalogue keys among some repositories and artifacts (lower case): one statement text whatever the counts
+_CATALOGUE_LOOKUP = select(_KEYS.c.kind, _KEYS.c.key, _KEYS.c.service).where(
+    or_(
+        (_KEYS.c.kind == "repository") & (_KEYS.c.key == any_(bindparam("repos", type_=ARRAY(Text)))),
+        (_KEYS.c.kind == "artifact") & (_KEYS.c.key == any_(bindparam("arts", type_=ARRAY(Text)))),
+    )
+)
+
+
 async def catalogue_lookup(session: AsyncSession, refs: Iterable[ServiceRef]) -> tuple[dict[str, str], dict[str, str]]:
     repos = {r.repository.lower() for r in refs if r.repository}
     arts = {r.artifact.lower() for r in refs if r.artifact}
     if not repos and not arts:
         return {}, {}
-    k = CatalogueKey
-    rows = await session.execute(
-        select(k.kind, k.key, k.service).where(
-            or_(
-                (k.kind == "repository") & k.key.in_(repos or {""}),
-                (k.kind == "artifact") & k.key.in_(arts or {""}),
-            )
-        )
-    )
+    rows = await session.execute(_CATALOGUE_LOOKUP, {"repos": list(repos), "arts": list(arts)})
     repositories: dict[str, str] = {}
     artifacts: dict[str, str] = {}
     for kind, key, service in rows:
