@@ -13,10 +13,9 @@ from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from change_svc.changes import policy
+from change_svc.changes import policy, store
 from change_svc.changes.models import Approval, Change, HistoryEntry, StandardTemplate
 from change_svc.changes.schemas import (
     ApprovalProgress,
@@ -27,6 +26,7 @@ from change_svc.changes.schemas import (
     StandardChangeCreate,
     StandardChangeRead,
 )
+from change_svc.changes.store import ApprovalRow, ChangeRow
 from change_svc.projections import queries
 from greenzone_common import cdevents
 from greenzone_common.contracts import CDEVENTS_TOPIC
@@ -52,6 +52,10 @@ SOURCE = "/greenzone/change-svc"
 POLICY_APPROVER = "greenzone:auto-approval"
 TEMPLATE_APPROVER = "greenzone:standard-template"
 NUMBER = re.compile(r"^CHG-(\d{1,9})$", re.IGNORECASE)
+
+#: a change as the ORM loads it, or as the hot use cases read and write it (``store.ChangeRow``): what responses and
+#: events are built from
+AnyChange = Change | ChangeRow
 
 
 class ChangeNotFound(LookupError):
@@ -177,7 +181,7 @@ async def history(session: AsyncSession, change_id: str) -> list[HistoryRead]:
     ]
 
 
-def progress(change: Change) -> policy.ApprovalStatus:
+def progress(change: AnyChange) -> policy.ApprovalStatus:
     return policy.approval_status(
         change.type,
         change.risk["level"],
@@ -186,7 +190,7 @@ def progress(change: Change) -> policy.ApprovalStatus:
     )
 
 
-def to_read(change: Change, now: datetime | None = None) -> ChangeRead:
+def to_read(change: AnyChange, now: datetime | None = None) -> ChangeRead:
     status = progress(change)
     now = now or _now()
     return ChangeRead(
@@ -241,7 +245,7 @@ def to_read(change: Change, now: datetime | None = None) -> ChangeRead:
 # --- events ----------------------------------------------------------------------------------------------------------
 
 
-def _base(change: Change) -> dict[str, Any]:
+def _base(change: AnyChange) -> dict[str, Any]:
     return {
         "change_id": change.id,
         "number": change.display_number,
@@ -251,7 +255,7 @@ def _base(change: Change) -> dict[str, Any]:
     }
 
 
-def _approval_data(change: Change) -> dict[str, Any]:
+def _approval_data(change: AnyChange) -> dict[str, Any]:
     return {
         **_base(change),
         "required_approvals": change.required_approvals,
@@ -264,7 +268,7 @@ def _approval_data(change: Change) -> dict[str, Any]:
     }
 
 
-def _ticket(change: Change, name: str, actor: Actor, at: datetime) -> dict[str, Any]:
+def _ticket(change: AnyChange, name: str, actor: Actor, at: datetime) -> dict[str, Any]:
     content: dict[str, Any] = {
         "summary": f"{change.display_number} {change.title}",
         "ticketType": "change",
@@ -305,6 +309,28 @@ async def _publish(
     )
 
 
+def _history_row(
+    change: AnyChange, action: str, from_state: str | None, actor: Actor, at: datetime, **details: Any
+) -> dict[str, Any]:
+    """The audit entry of one transition, as the columns of ``change_history``."""
+    return {
+        "change_id": change.id,
+        "action": action,
+        "from_state": from_state,
+        "to_state": change.state,
+        "actor": actor.sub,
+        "at": at,
+        "request_id": actor.request_id,
+        "idempotency_key": actor.idempotency_key,
+        "method": actor.method,
+        "path": actor.path,
+        "trace_id": actor.trace_id,
+        "event_type": actor.event_type,
+        "event_id": actor.event_id,
+        "details": {k: v for k, v in details.items() if v is not None},
+    }
+
+
 def _audit(
     session: AsyncSession,
     change: Change,
@@ -314,24 +340,18 @@ def _audit(
     at: datetime,
     **details: Any,
 ) -> None:
-    session.add(
-        HistoryEntry(
-            change_id=change.id,
-            action=action,
-            from_state=from_state,
-            to_state=change.state,
-            actor=actor.sub,
-            at=at,
-            request_id=actor.request_id,
-            idempotency_key=actor.idempotency_key,
-            method=actor.method,
-            path=actor.path,
-            trace_id=actor.trace_id,
-            event_type=actor.event_type,
-            event_id=actor.event_id,
-            details={k: v for k, v in details.items() if v is not None},
-        )
-    )
+    session.add(HistoryEntry(**_history_row(change, action, from_state, actor, at, **details)))
+
+
+def _outbox_rows(
+    outbox: Outbox, change: AnyChange, actor: Actor, at: datetime, ticket: str, *events: EventData
+) -> list[dict[str, Any]]:
+    """The outbox rows ``_publish`` stages, for the use cases that write them in one statement (``store.write``)."""
+    data = _ticket(change, ticket, actor, at)
+    return [
+        *(outbox.row(e) for e in events),
+        store.cloudevent_row(outbox, topic=CDEVENTS_TOPIC, type=data["context"]["type"], subject=change.id, data=data),
+    ]
 
 
 # --- risk ------------------------------------------------------------------------------------------------------------
@@ -342,10 +362,14 @@ class Assessment:
     risk: policy.Risk
     tests: policy.TestEvidence
     findings: policy.Findings
+    number: int | None = None  # the new change's number (``number=True``)
 
 
-async def assess_change(session: AsyncSession, change: ChangeCreate | Change, now: datetime) -> Assessment:
-    """The risk of a change being recorded (``ChangeCreate``) or submitted (``Change``): the same facts of both."""
+async def assess_change(
+    session: AsyncSession, change: ChangeCreate | Change, now: datetime, *, number: bool = False
+) -> Assessment:
+    """The risk of a change being recorded (``ChangeCreate``) or submitted (``Change``): the same facts of both.
+    ``number``: also draw the number of the change being recorded (same round trip)."""
     return await assess(
         session,
         type=change.type,
@@ -356,6 +380,7 @@ async def assess_change(session: AsyncSession, change: ChangeCreate | Change, no
         planned_start=change.planned_start,
         planned_end=change.planned_end,
         now=now,
+        number=number,
     )
 
 
@@ -370,6 +395,7 @@ async def assess(
     planned_start: datetime | None,
     planned_end: datetime | None,
     now: datetime,
+    number: bool = False,
 ) -> Assessment:
     facts = await queries.risk_facts(
         session,
@@ -380,6 +406,7 @@ async def assess(
         planned_start=planned_start,
         planned_end=planned_end,
         now=now,
+        number=number,
     )
     risk = policy.assess_risk(
         policy.RiskInput(
@@ -395,7 +422,7 @@ async def assess(
             freezes=tuple(f.name for f in facts.freezes),
         )
     )
-    return Assessment(risk, facts.tests, facts.findings)
+    return Assessment(risk, facts.tests, facts.findings, facts.number)
 
 
 def _evidence(assessment: Assessment) -> dict[str, Any]:
@@ -415,14 +442,18 @@ async def create_change(
     auto_created: bool = False,
     evidence: dict[str, Any] | None = None,
     gate_decision_id: str | None = None,
-) -> Change:
+) -> ChangeRow:
+    """Record a change: its risk and number in one round trip, then the change, its audit entry and its events in
+    one statement."""
     now = _now()
     if data.type == "standard":
         await _check_template(session, data)
-    assessment = await assess_change(session, data, now)
+    assessment = await assess_change(session, data, now, number=True)
     risk = assessment.risk
-    change = Change(
+    assert assessment.number is not None
+    change = ChangeRow(
         id=change_id or str(uuid.uuid4()),
+        number=assessment.number,
         title=data.title,
         description=data.description,
         type=data.type,
@@ -445,33 +476,29 @@ async def create_change(
         commits=list(data.commits),
         created_at=now,
         updated_at=now,
-        approvals=[],
     )
-    session.add(change)
-    await session.flush()  # assigns the number
-    _audit(session, change, "created", None, by, now, auto_created=auto_created or None)
-    await _publish(
+    history = _history_row(change, "created", None, by, now, auto_created=auto_created or None)
+    created = ChangeCreated(
+        **_base(change),
+        title=change.title,
+        requested_by=change.requested_by,
+        planned_start=change.planned_start,
+        planned_end=change.planned_end,
+        version=change.version,
+        commits=change.commits,
+        risk=change.risk,  # type: ignore[arg-type]
+        template_id=change.template_id,
+        release_id=change.release_id,
+        auto_created=auto_created,
+        gate_decision_id=gate_decision_id,
+        created_at=change.created_at,
+    )
+    await store.write(
         session,
         outbox,
-        change,
-        by,
-        now,
-        "ticket.created",
-        ChangeCreated(
-            **_base(change),
-            title=change.title,
-            requested_by=change.requested_by,
-            planned_start=change.planned_start,
-            planned_end=change.planned_end,
-            version=change.version,
-            commits=change.commits,
-            risk=change.risk,  # type: ignore[arg-type]
-            template_id=change.template_id,
-            release_id=change.release_id,
-            auto_created=auto_created,
-            gate_decision_id=gate_decision_id,
-            created_at=change.created_at,
-        ),
+        store.INSERT_CHANGE,
+        {**store.create_params(change), **store.history_params(history)},
+        _outbox_rows(outbox, change, by, now, "ticket.created", created),
     )
     return change
 
@@ -486,7 +513,7 @@ async def _check_template(session: AsyncSession, data: ChangeCreate) -> None:
         raise InvalidTemplate(f"template {template.name!r} does not cover environment {data.environment!r}")
 
 
-def _approved_event(change: Change, at: datetime) -> ChangeApproved:
+def _approved_event(change: AnyChange, at: datetime) -> ChangeApproved:
     return ChangeApproved(
         **_approval_data(change),
         version=change.version,
@@ -563,23 +590,48 @@ async def submit(session: AsyncSession, outbox: Outbox, change_id: str, by: Acto
     return change
 
 
+async def lock_change(session: AsyncSession, change_id: str) -> ChangeRow:
+    """The change, locked for the rest of the transaction, as a plain row (without its approvals)."""
+    match = NUMBER.match(change_id)
+    if match:
+        result = await session.execute(store.LOCK_BY_NUMBER, {"number": int(match.group(1))})
+    else:
+        result = await session.execute(store.LOCK_BY_ID, {"id": change_id})
+    row = result.mappings().one_or_none()
+    if row is None:
+        raise ChangeNotFound(change_id)
+    return ChangeRow(**row)
+
+
 async def decide(
     session: AsyncSession, outbox: Outbox, change_id: str, decision: str, comment: str, by: Actor
-) -> Change:
-    change = await get_change(session, change_id, lock=True)
+) -> ChangeRow:
+    """An approver's decision. The change row is locked first; the decision is then inserted in the same statement
+    that reads the decisions recorded before it (a snapshot taken after the lock: it sees every earlier vote)."""
+    change = await lock_change(session, change_id)
     if by.sub == change.requested_by:
         raise SegregationOfDuties(f"{by.sub} requested {change.display_number} and cannot decide on it")
     policy.check_transition("vote", change.state)
-    if any(a.by == by.sub for a in change.approvals):
-        raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}")
     now = _now()
-    change.approvals.append(
-        Approval(by=by.sub, decision=decision, comment=comment, cab="cab" in by.roles, policy=False, at=now)
-    )
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # a concurrent vote of the same approver won the race
-        raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}") from exc
+    cab = "cab" in by.roles
+    rows = (
+        await session.execute(
+            store.INSERT_APPROVAL,
+            {
+                "change_id": change.id,
+                "a_by": by.sub,
+                "a_decision": decision,
+                "a_comment": comment,
+                "a_cab": cab,
+                "a_policy": False,
+                "a_at": now,
+            },
+        )
+    ).all()
+    if not rows or not rows[-1].new or any(r.by == by.sub for r in rows if not r.new):
+        # a vote of this approver was recorded already (or won a race to the unique key)
+        raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}")
+    change.approvals = [ApprovalRow(r.by, r.decision, r.comment, r.cab, r.policy, r.at) for r in rows]
     status = progress(change)
     before = change.state
     change.state = status.state
@@ -602,8 +654,7 @@ async def decide(
         change.decided_at = now
         events.append(ChangeRejected(**_approval_data(change), rejected_by=by.sub, comment=comment, rejected_at=now))
         ticket = "ticket.closed"
-    _audit(
-        session,
+    history = _history_row(
         change,
         {"approved": "approved", "rejected": "rejected"}.get(change.state, "vote_recorded"),
         before,
@@ -614,7 +665,19 @@ async def decide(
         approvals=status.approvals,
         required=status.required,
     )
-    await _publish(session, outbox, change, by, now, ticket, *events)
+    await store.write(
+        session,
+        outbox,
+        store.UPDATE_DECIDED,
+        {
+            "c_id": change.id,
+            "c_state": change.state,
+            "c_updated_at": now,
+            "c_decided_at": change.decided_at,
+            **store.history_params(history),
+        },
+        _outbox_rows(outbox, change, by, now, ticket, *events),
+    )
     return change
 
 

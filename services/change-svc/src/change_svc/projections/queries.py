@@ -47,11 +47,12 @@ class RiskFacts:
     findings: policy.Findings
     failure_rate: policy.FailureRate
     freezes: list[policy.Freeze]
+    #: the next change number, when asked for (``number=True``: a change is being recorded)
+    number: int | None = None
 
 
 # One round trip for every projection the risk reads (this is on the hot path of POST /changes).
-_RISK_FACTS = text(
-    """
+_RISK_FACTS_SQL = """
     WITH production AS (
         SELECT name FROM change.environments WHERE production
         UNION SELECT unnest(CAST(:production_names AS text[]))
@@ -77,7 +78,9 @@ _RISK_FACTS = text(
          FROM change.freezes f
          WHERE f.lifted_at IS NULL AND f.start < :window_end AND f."end" > :window_start) AS freezes
     """
-)
+_RISK_FACTS = text(_RISK_FACTS_SQL)
+# ... and, when a change is being recorded, its number from the sequence in the same round trip
+_RISK_FACTS_AND_NUMBER = text(_RISK_FACTS_SQL + ", nextval('change.change_number_seq') AS number")
 
 
 def _ts(value: str) -> datetime:
@@ -94,12 +97,13 @@ async def risk_facts(
     planned_start: datetime | None,
     planned_end: datetime | None,
     now: datetime,
+    number: bool = False,
 ) -> RiskFacts:
     window_start = planned_start or now
     window_end = planned_end or window_start + timedelta(hours=1)
     row = (
         await session.execute(
-            _RISK_FACTS,
+            _RISK_FACTS_AND_NUMBER if number else _RISK_FACTS,
             {
                 "production_names": sorted(policy.PRODUCTION_NAMES),
                 "environment": environment,
@@ -138,4 +142,5 @@ async def risk_facts(
             if planned_start is not None
             else []
         ),
+        number=row.number if number else None,
     )
