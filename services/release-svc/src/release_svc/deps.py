@@ -3,12 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from greenzone_common.auth import Principal, current_principal
-from greenzone_common.outbox import Outbox
 from greenzone_common.problems import Problem
-from greenzone_common.service import Runtime
 from release_svc.config import Settings
 from release_svc.notifications.service import UrlGuard
 
@@ -30,17 +27,8 @@ NotifyGuardDep = Annotated[UrlGuard, Depends(_notify_guard)]
 
 
 # The gate is the hot path: FastAPI runs a plain ``def`` dependency in a worker thread, so its dependencies are
-# ``async def`` here (same behaviour as greenzone_common's OutboxDep / RequireRole, no thread hop).
-
-
-async def _engine(request: Request) -> AsyncEngine:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.engine
-
-
-async def _outbox(request: Request) -> Outbox:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.outbox
+# ``async def`` here (same behaviour as greenzone_common's RequireRole, no thread hop); the gate reads the runtime
+# (engine, outbox) from the app state directly.
 
 
 GATE_ROLES = ("pipeline", "release_manager", "admin")
@@ -53,6 +41,4 @@ async def _gate_caller(request: Request) -> Principal:
     return principal
 
 
-FastEngineDep = Annotated[AsyncEngine, Depends(_engine)]
-FastOutboxDep = Annotated[Outbox, Depends(_outbox)]
 FastGateCaller = Annotated[Principal, Depends(_gate_caller)]

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.problems import Problem
-from greenzone_common.service import SessionsDep
-from release_svc.deps import FastEngineDep, FastGateCaller, FastOutboxDep
+from greenzone_common.service import Runtime, SessionsDep
+from release_svc.deps import FastGateCaller
 from release_svc.gates import service
 from release_svc.gates.schemas import GateDecisionRead, GateRequestBody
 
@@ -16,14 +16,13 @@ router = APIRouter(tags=["gate"])
 
 
 @router.post("/gates/evaluate", response_model=GateDecisionRead)
-async def evaluate_gate(
-    body: GateRequestBody, user: FastGateCaller, http: Request, engine: FastEngineDep, outbox: FastOutboxDep
-) -> GateDecisionRead:
+async def evaluate_gate(body: GateRequestBody, user: FastGateCaller, http: Request) -> GateDecisionRead:
     """May this service at this version go to this environment now? Decided from local projections only."""
     request = service.normalise(body.service, body.environment, body.version, body.commit, body.change_id)
     actor = Actor.from_request(user, http)
+    runtime: Runtime = http.app.state.runtime  # the hot path: read directly rather than through two dependencies
     return await service.evaluate_alone(
-        engine, outbox, request, requested_by=user.sub, now=datetime.now(UTC), actor=actor
+        runtime.engine, runtime.outbox, request, requested_by=user.sub, now=datetime.now(UTC), actor=actor
     )
 
 

@@ -26,8 +26,9 @@ from release_svc.projections.models import ChangeView
 from release_svc.projections.states import DRAFT_RANK
 from release_svc.windows.policy import WindowRule
 
-# One round trip: everything the rules need, as JSON. It runs as an asyncpg prepared statement on the session's own
-# connection (inside its transaction): the gate is the hot path, and the statement is the same every time.
+# One round trip: everything the rules need, as one JSON document. It runs as an asyncpg prepared statement on the
+# connection that records the decision (in the caller's transaction when there is one): the gate is the hot path,
+# and the statement is the same every time.
 # $1 environment, $2 service, $3 version, $4 commit, $5 change_id (may be NULL, hence the casts), $6 now.
 SNAPSHOT_SQL = """
 WITH env AS (
@@ -35,36 +36,37 @@ WITH env AS (
 ), lower_env AS (
     SELECT e.name FROM release.environments e, env WHERE e.rank < env.rank ORDER BY e.rank DESC LIMIT 1
 )
-SELECT
-  (SELECT row_to_json(env) FROM env) AS environment,
-  (SELECT name FROM lower_env) AS lower_environment,
-  EXISTS (
+SELECT json_build_object(
+  'environment', (SELECT row_to_json(env) FROM env),
+  'lower_environment', (SELECT name FROM lower_env),
+  'promoted', EXISTS (
     SELECT 1 FROM release.deployments d, lower_env
     WHERE d.service = $2 AND d.environment = lower_env.name AND d.outcome = 'success'
       AND ((CAST($3 AS varchar) IS NOT NULL AND d.version = $3)
         OR (CAST($4 AS varchar) IS NOT NULL AND d.commit = $4))
-  ) AS promoted,
-  (SELECT coalesce(json_agg(f), '[]') FROM (
+  ),
+  'freezes', (SELECT coalesce(json_agg(f), '[]') FROM (
      SELECT id, name, start, "end", environments, services, reason FROM release.freezes
-     WHERE lifted_at IS NULL AND start <= $6 AND "end" > $6) f) AS freezes,
-  (SELECT coalesce(json_agg(w), '[]') FROM (
-     SELECT days, start, "end", timezone FROM release.windows WHERE environment = $1) w) AS windows,
-  (SELECT coalesce(json_agg(c), '[]') FROM (
+     WHERE lifted_at IS NULL AND start <= $6 AND "end" > $6) f),
+  'windows', (SELECT coalesce(json_agg(w), '[]') FROM (
+     SELECT days, start, "end", timezone FROM release.windows WHERE environment = $1) w),
+  'changes', (SELECT coalesce(json_agg(c), '[]') FROM (
      SELECT change_id, number, type, service, environment, state, version FROM release.changes
      WHERE (service = $2 AND environment = $1 AND state_rank <= 3)
-        OR change_id = CAST($5 AS varchar)) c) AS changes,
-  (SELECT coalesce(json_agg(t), '[]') FROM (
+        OR change_id = CAST($5 AS varchar)) c),
+  'tests', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT DISTINCT ON (coalesce(suite, '')) suite, outcome FROM release.test_reports
      WHERE service = $2
        AND ((CAST($3 AS varchar) IS NOT NULL AND version = $3)
          OR (CAST($4 AS varchar) IS NOT NULL AND commit = $4))
-     ORDER BY coalesce(suite, ''), reported_at DESC, id DESC) t) AS tests,
-  (SELECT coalesce(json_agg(s), '[]') FROM (
+     ORDER BY coalesce(suite, ''), reported_at DESC, id DESC) t),
+  'scans', (SELECT coalesce(json_agg(s), '[]') FROM (
      SELECT DISTINCT ON (coalesce(tool, '')) tool, critical, high FROM release.scan_reports
      WHERE service = $2
        AND ((CAST($3 AS varchar) IS NOT NULL AND version = $3)
          OR (CAST($4 AS varchar) IS NOT NULL AND commit = $4))
-     ORDER BY coalesce(tool, ''), reported_at DESC, id DESC) s) AS scans
+     ORDER BY coalesce(tool, ''), reported_at DESC, id DESC) s)
+) AS snapshot
 """
 
 
@@ -84,11 +86,11 @@ async def _raw_connection(session: AsyncSession) -> Any:
 
 async def load_snapshot(driver: Any, request: policy.GateRequest, now: datetime) -> policy.Snapshot:
     """The projections' snapshot, read on ``driver`` (an asyncpg connection)."""
-    row = await driver.fetchrow(
+    value = await driver.fetchval(
         SNAPSHOT_SQL, request.environment, request.service, request.version, request.commit, request.change_id, now
     )
-    assert row is not None
-    env = _json(row["environment"])
+    row = _json(value)  # one JSON document (one decoding) for the whole snapshot
+    env = row["environment"]
     return policy.Snapshot(
         environment=policy.EnvironmentInfo(**env) if env else None,
         lower_environment=row["lower_environment"],
@@ -103,7 +105,7 @@ async def load_snapshot(driver: Any, request: policy.GateRequest, now: datetime)
                 services=tuple(f["services"]),
                 reason=f["reason"],
             )
-            for f in _json(row["freezes"])
+            for f in row["freezes"]
         ],
         windows=[
             WindowRule(
@@ -112,11 +114,11 @@ async def load_snapshot(driver: Any, request: policy.GateRequest, now: datetime)
                 end=time.fromisoformat(w["end"]),
                 timezone=w["timezone"],
             )
-            for w in _json(row["windows"])
+            for w in row["windows"]
         ],
-        changes=[policy.ChangeInfo(**c) for c in _json(row["changes"])],
-        tests=[policy.SuiteResult(suite=t["suite"], outcome=t["outcome"]) for t in _json(row["tests"])],
-        scans=[policy.ScanResult(tool=s["tool"], critical=s["critical"], high=s["high"]) for s in _json(row["scans"])],
+        changes=[policy.ChangeInfo(**c) for c in row["changes"]],
+        tests=[policy.SuiteResult(suite=t["suite"], outcome=t["outcome"]) for t in row["tests"]],
+        scans=[policy.ScanResult(tool=s["tool"], critical=s["critical"], high=s["high"]) for s in row["scans"]],
     )
 
 
