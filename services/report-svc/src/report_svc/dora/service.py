@@ -31,7 +31,7 @@ log = structlog.get_logger(__name__)
 
 # a build that takes longer than this is worth storing (a small service is rebuilt faster than it is read back)
 STORE_AFTER_SECONDS = 0.05
-# services built together from one read of their facts (and the most a request waits for before its own)
+# small services built together from one read of their facts
 BUILD_CHUNK = 8
 
 STORE = text(
@@ -150,7 +150,9 @@ async def indexes(
             found[service] = ix
     release_changes: dict[str, Any] | None = None
     pending = sorted(missing.items())
-    for chunk in (pending[i : i + BUILD_CHUNK] for i in range(0, len(pending), BUILD_CHUNK)):
+    size = BUILD_CHUNK
+    while pending:
+        chunk, pending = pending[:size], pending[size:]
         async with cache.building:
             todo: dict[str, int] = {}
             for service, version in chunk:
@@ -170,13 +172,15 @@ async def indexes(
             started = time.perf_counter()
             built = await asyncio.to_thread(_build_each, facts, sorted(todo), environment)
             per_service = (time.perf_counter() - started) / len(todo)
-        for service, ix in built.items():
-            key = (service, environment)
-            cache.put(key, todo[service], ix)
-            cache.built += 1
-            if per_service >= cache.store_after:
-                cache.store_later(key, todo[service], ix)
-            found[service] = ix
+            # large services one at a time, so that a request waits for one build at most, not for a chunk
+            size = BUILD_CHUNK if per_service < cache.store_after else 1
+            for service, ix in built.items():
+                key = (service, environment)
+                cache.put(key, todo[service], ix)
+                cache.built += 1
+                if per_service >= cache.store_after:
+                    cache.store_later(key, todo[service], ix)
+                found[service] = ix
     return [found[s] for s in sorted(known)]
 
 
