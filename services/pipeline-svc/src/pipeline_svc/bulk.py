@@ -56,8 +56,16 @@ class BulkInsert:
     """``INSERT INTO table (columns) SELECT … FROM unnest(…) <conflict> RETURNING <returning>``, built once."""
 
     def __init__(
-        self, table: Table, columns: Sequence[str], conflict: str, returning: Sequence[Column[Any]] | None = None
+        self,
+        table: Table,
+        columns: Sequence[str],
+        conflict: str = "",
+        returning: Sequence[Column[Any]] | None = None,
+        *,
+        ordered: bool = False,
     ) -> None:
+        """``ordered``: rows are inserted in the order given (identity columns such as the outbox's ``seq`` follow
+        it), as a multi-row ``VALUES`` would insert them."""
         cols = [table.c[name] for name in columns]
         self.columns = tuple(columns)
         self.jsonb = frozenset(c.name for c in cols if isinstance(c.type, postgresql.JSONB))
@@ -66,12 +74,16 @@ class BulkInsert:
         picks = ", ".join(f"u.c{i}::jsonb" if c.name in self.jsonb else f"u.c{i}" for i, c in enumerate(cols))
         into = ", ".join(_PREPARER.quote(c.name) for c in cols)
         returned = list(returning if returning is not None else table.c)
-        sql = (
-            f"INSERT INTO {_PREPARER.format_table(table)} ({into}) SELECT {picks} FROM unnest({arrays}) AS u({names})"
-            f" {conflict} RETURNING {', '.join(_PREPARER.quote(c.name) for c in returned)}"
-        )
+        source = f"unnest({arrays}) WITH ORDINALITY AS u({names}, n)" if ordered else f"unnest({arrays}) AS u({names})"
+        sql = f"INSERT INTO {_PREPARER.format_table(table)} ({into}) SELECT {picks} FROM {source}"
+        if ordered:
+            sql += " ORDER BY u.n"
+        if conflict:
+            sql += f" {conflict}"
+        if returned:
+            sql += f" RETURNING {', '.join(_PREPARER.quote(c.name) for c in returned)}"
         self.sql = sql
-        self.statement: TextClause = text(sql).columns(*returned)  # type: ignore[assignment]
+        self.statement: TextClause = text(sql).columns(*returned) if returned else text(sql)  # type: ignore[assignment]
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         params: dict[str, list[Any]] = {}
@@ -92,4 +104,5 @@ class BulkInsert:
         return params
 
     async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Sequence[Row[Any]]:
-        return (await session.execute(self.statement, self.parameters(rows))).all()
+        result = await session.execute(self.statement, self.parameters(rows))
+        return result.all() if result.returns_rows else []

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import propagate
 from sqlalchemy import Row, Table, Text, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -170,13 +171,52 @@ async def record(session: AsyncSession, outbox: Outbox, facts: Sequence[Sourced]
             events += staged
             if incident is not None:
                 result.incidents.append(incident)
-    if events:
-        await outbox.add(session, *events)
-    for type_name, subject, data in cloud:
-        await outbox.add_cloudevent(session, topic=CDEVENTS_TOPIC, type=type_name, subject=subject, data=data)
+    await _stage(session, outbox, events, cloud)
     result.events = events
     result.new = len(events)
     return result
+
+
+_OUTBOX_COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "data", "headers")
+_OUTBOX_INSERTS: dict[Table, BulkInsert] = {}
+
+
+def _cloudevent_row(outbox: Outbox, type_name: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The row ``Outbox.add_cloudevent`` stages for a standard CDEvent on ``greenzone.cdevents`` (same id rule)."""
+    trace: dict[str, str] = {}
+    propagate.inject(trace)
+    event_id = uuid.uuid4()
+    context = data.get("context")
+    if isinstance(context, dict) and context.get("id"):
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{outbox.source}/{context['id']}")
+    return {
+        "id": event_id,
+        "topic": CDEVENTS_TOPIC,
+        "key": subject,
+        "type": type_name,
+        "source": outbox.source,
+        "subject": subject,
+        "time": datetime.now(UTC),
+        "data": data,
+        "headers": trace,
+    }
+
+
+async def _stage(
+    session: AsyncSession, outbox: Outbox, events: list[EventData], cloud: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """The domain events, then the standard CDEvents, in that order (``seq``), as ``Outbox.add`` and
+    ``Outbox.add_cloudevent`` would stage them — in one statement instead of one per CDEvent plus one."""
+    rows = [outbox.row(e) for e in events]
+    rows += [_cloudevent_row(outbox, type_name, subject, data) for type_name, subject, data in cloud]
+    if not rows:
+        return
+    insert = _OUTBOX_INSERTS.get(outbox.table)
+    if insert is None:
+        insert = BulkInsert(outbox.table, _OUTBOX_COLUMNS, returning=[], ordered=True)
+        _OUTBOX_INSERTS[outbox.table] = insert
+    await insert.execute(session, rows)
+    outbox.staged(session)
 
 
 def _final_first(items: list[Sourced]) -> list[Sourced]:
