@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from pydantic_core import to_json
 
 from greenzone_common.contracts.common import GateReason
 from greenzone_common.contracts.release import GateEvaluated
@@ -93,7 +94,9 @@ def test_records_are_what_the_models_dump(
     )
     assert records.read == read.model_dump(mode="json")
     assert records.event == event.model_dump(mode="json")
-    # the answer FastAPI serialises (response_model=GateDecisionRead) and the one the deploy route embeds
-    assert records.model.model_dump_json() == read.model_dump_json()
-    assert records.model.model_dump(mode="json") == read.model_dump(mode="json")
-    assert records.model == read
+    # POST /gates/evaluate sends the bytes FastAPI would have made of the model (response_model=GateDecisionRead)
+    assert to_json(records.read) == read.model_dump_json().encode()
+    # and the deploy route embeds the model
+    assert records.model().model_dump_json() == read.model_dump_json()
+    assert records.model().model_dump(mode="json") == read.model_dump(mode="json")
+    assert records.model() == read

@@ -215,7 +215,23 @@ async def _begin(raw: Any) -> None:
 class DecisionRecords(NamedTuple):
     read: dict[str, Any]  # GateDecisionRead in JSON: the HTTP answer, GET /gates/decisions/{id}, the audit entry
     event: dict[str, Any]  # GateEvaluated in JSON: the outbox row's data
-    model: GateDecisionRead  # what evaluate returns
+    at: datetime  # evaluated_at (UTC)
+
+    def model(self) -> GateDecisionRead:
+        """The answer as the model (what ``evaluate`` returns to the deploy route)."""
+        read = self.read
+        return GateDecisionRead.model_construct(
+            decision=read["decision"],
+            reasons=[GateReasonRead.model_construct(code=r["code"], message=r["message"]) for r in read["reasons"]],
+            decision_id=read["decision_id"],
+            change_id=read["change_id"],
+            evaluated_at=self.at,
+            service=read["service"],
+            environment=read["environment"],
+            version=read["version"],
+            commit=read["commit"],
+            change_auto_created=read["change_auto_created"],
+        )
 
 
 def decision_records(
@@ -260,19 +276,7 @@ def decision_records(
         "requested_by": requested_by,
         "evaluated_at": evaluated_at,
     }
-    model = GateDecisionRead.model_construct(
-        decision=decision.decision,
-        reasons=[GateReasonRead.model_construct(code=r.code, message=r.message) for r in decision.reasons],
-        decision_id=decision_id,
-        change_id=change_id,
-        evaluated_at=at,
-        service=request.service,
-        environment=request.environment,
-        version=request.version,
-        commit=request.commit,
-        change_auto_created=create,
-    )
-    return DecisionRecords(read, event, model)
+    return DecisionRecords(read, event, at)
 
 
 async def _decide(
@@ -283,9 +287,9 @@ async def _decide(
     requested_by: str | None,
     now: datetime,
     actor: Actor,
-) -> tuple[GateDecisionRead, str, list[Any]]:
-    """Read the snapshot on ``driver`` and decide: the answer, and the statement (with its parameters) that records
-    the decision, its audit entry, its event and the draft change a denial may ask for."""
+) -> tuple[DecisionRecords, str, list[Any]]:
+    """Read the snapshot on ``driver`` and decide: the decision's records, and the statement (with its parameters)
+    that records the decision, its audit entry, its event and the draft change a denial may ask for."""
     snapshot = await load_snapshot(driver, request, now)
     decision = policy.evaluate(request, snapshot, now)
     decision_id = str(uuid.uuid4())
@@ -334,7 +338,7 @@ async def _decide(
     params += audit_trail.raw_values(audit.gate_evaluated_entry(actor, records.read, at))
     if create:
         params.append(f"Deploy {request.service} {request.version or request.commit or ''} to {request.environment}")
-    return records.model, record_sql(outbox.table, draft=create), params
+    return records, record_sql(outbox.table, draft=create), params
 
 
 async def evaluate(
@@ -349,7 +353,7 @@ async def evaluate(
     """Decide, and record the decision (row + audit entry + event, and the draft change a denial may ask for) in
     the caller's transaction (the session's unit of work)."""
     raw = await _raw_connection(session)
-    answer, sql, params = await _decide(
+    records, sql, params = await _decide(
         raw.driver_connection, outbox, request, requested_by=requested_by, now=now, actor=actor
     )
     if session.new or session.dirty or session.deleted:
@@ -357,7 +361,7 @@ async def evaluate(
     await _begin(raw)
     await raw.driver_connection.execute(sql, *params)
     outbox.staged(session)  # wake the relay once the caller commits
-    return answer
+    return records.model()
 
 
 async def evaluate_alone(
@@ -368,22 +372,23 @@ async def evaluate_alone(
     requested_by: str | None,
     now: datetime,
     actor: Actor,
-) -> GateDecisionRead:
+) -> dict[str, Any]:
     """A gate decision that is a use case of its own (POST /gates/evaluate): the snapshot, then the one statement
     that records everything, on a pooled connection and without a session. One statement is atomic by itself, so
     it needs no BEGIN and COMMIT (two round trips of four): it commits, or fails and leaves nothing, before the
-    answer is returned; the relay is woken after it, as the session's commit would have."""
+    answer is returned; the relay is woken after it, as the session's commit would have. Returns the answer in
+    JSON (GateDecisionRead's)."""
     raw = await engine.raw_connection()
     driver = raw.driver_connection
     try:
-        answer, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
+        records, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
         await driver.execute(sql, *params)
     finally:
         # back to the pool as AsyncConnection.close() returns it (a connection that died is discarded)
         await greenlet_spawn(raw.invalidate if driver.is_closed() else raw.close)
     if outbox.waker is not None:
         outbox.waker.poke()
-    return answer
+    return records.read
 
 
 async def get_decision(session: AsyncSession, decision_id: str) -> GateDecisionRecord | None:
