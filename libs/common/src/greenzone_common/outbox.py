@@ -57,17 +57,16 @@ class Outbox:
             "headers": trace,
         }
 
-    async def add_cloudevent(
-        self, session: AsyncSession, *, topic: str, type: str, subject: str, data: dict[str, Any]
-    ) -> uuid.UUID:
-        """Stage an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``)."""
+    def cloudevent_row(self, *, topic: str, type: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The row of an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``): its
+        id is derived from the CDEvent's ``context.id`` when it has one, so a retold event keeps its id."""
         trace: dict[str, str] = {}
         propagate.inject(trace)
         event_id = uuid.uuid4()
         context = data.get("context")
         if isinstance(context, dict) and context.get("id"):
             event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/{context['id']}")
-        row = {
+        return {
             "id": event_id,
             "topic": topic,
             "key": subject,
@@ -78,9 +77,15 @@ class Outbox:
             "data": data,
             "headers": trace,
         }
+
+    async def add_cloudevent(
+        self, session: AsyncSession, *, topic: str, type: str, subject: str, data: dict[str, Any]
+    ) -> uuid.UUID:
+        """Stage an event whose type is not Greenzone's own (see ``cloudevent_row``)."""
+        row = self.cloudevent_row(topic=topic, type=type, subject=subject, data=data)
         await session.execute(insert(self.table), [row])
         self.staged(session)
-        return event_id
+        return uuid.UUID(str(row["id"]))
 
     async def add(self, session: AsyncSession, *events: EventData) -> list[uuid.UUID]:
         """Stage ``events`` in the current transaction; returns their CloudEvents ids."""

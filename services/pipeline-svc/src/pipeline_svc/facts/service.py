@@ -10,10 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from opentelemetry import propagate
 from sqlalchemy import Row, Table, Text, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -181,34 +180,15 @@ _OUTBOX_COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "d
 _OUTBOX_INSERTS: dict[Table, BulkInsert] = {}
 
 
-def _cloudevent_row(outbox: Outbox, type_name: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The row ``Outbox.add_cloudevent`` stages for a standard CDEvent on ``greenzone.cdevents`` (same id rule)."""
-    trace: dict[str, str] = {}
-    propagate.inject(trace)
-    event_id = uuid.uuid4()
-    context = data.get("context")
-    if isinstance(context, dict) and context.get("id"):
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{outbox.source}/{context['id']}")
-    return {
-        "id": event_id,
-        "topic": CDEVENTS_TOPIC,
-        "key": subject,
-        "type": type_name,
-        "source": outbox.source,
-        "subject": subject,
-        "time": datetime.now(UTC),
-        "data": data,
-        "headers": trace,
-    }
-
-
 async def _stage(
     session: AsyncSession, outbox: Outbox, events: list[EventData], cloud: list[tuple[str, str, dict[str, Any]]]
 ) -> None:
     """The domain events, then the standard CDEvents, in that order (``seq``), as ``Outbox.add`` and
-    ``Outbox.add_cloudevent`` would stage them — in one statement instead of one per CDEvent plus one."""
+    ``Outbox.cloudevent_row`` makes them — in one statement instead of one per CDEvent plus one."""
     rows = [outbox.row(e) for e in events]
-    rows += [_cloudevent_row(outbox, type_name, subject, data) for type_name, subject, data in cloud]
+    rows += [
+        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data) for t, subject, data in cloud
+    ]
     if not rows:
         return
     insert = _OUTBOX_INSERTS.get(outbox.table)
