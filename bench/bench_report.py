@@ -476,10 +476,12 @@ async def main(args: argparse.Namespace) -> None:
                         await wait_ready(p)
                     # 5. freshness
                     loads["freshness"] = load()
-                    hooks, rejected, errors, hook_rate = await webhook_freshness(
-                        f"http://127.0.0.1:{pipeline_port}", client, 500, fresh_seconds
-                    )
-                    fresh = await freshness(settings, client, 500, fresh_seconds)
+                    hooks, rejected, errors, hook_rate, fresh = [], 0, 0, 0.0, []
+                    if not args.skip_freshness:
+                        hooks, rejected, errors, hook_rate = await webhook_freshness(
+                            f"http://127.0.0.1:{pipeline_port}", client, 500, fresh_seconds
+                        )
+                        fresh = await freshness(settings, client, 500, fresh_seconds)
             finally:
                 devstack.stop_process(proc)
                 devstack.stop_process(pipeline)
@@ -549,4 +551,5 @@ if __name__ == "__main__":
     parser.add_argument("--deployments", type=int, default=0)
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--events", type=int, default=0, help="backlog for the throughput phase")
+    parser.add_argument("--skip-freshness", action="store_true", help="stop after the throughput phase")
     asyncio.run(main(parser.parse_args()))

@@ -1,12 +1,13 @@
 """The DORA use case: which services, then the figures from each service's index.
 
 A service's index (``metrics/index.py``) is valid for one fact version (``fact_versions``). It is looked for, in
-order: in this process's cache; in ``dora_indexes``, where a build that took a while was stored (so a restart does
-not decide a million deployments again); else it is built from the facts, one service at a time, in a worker
-thread so that the event loop (HTTP, consumers) keeps running. The figures equal ``formulas.dora`` over the facts.
+order: in this process's cache; in ``dora_indexes``, where builds are stored in the background (at most every 30 s
+per service), so that a restart does not decide a million deployments again; else it is built from the facts, in
+a worker thread so that the event loop (HTTP, consumers) keeps running: small services eight at a time from one
+read of their facts, large ones one at a time. The figures equal ``formulas.dora`` over the facts.
 
 At startup ``warm`` fills the cache for every service in production, so the first ``GET /dora`` after a restart
-finds it ready; a request that arrives first waits at most for the build of one service before its own.
+finds it ready; a request that arrives first waits at most for the build of one large service before its own.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from report_svc.projections.facts import DoraIndex, FactVersion
 
 log = structlog.get_logger(__name__)
 
-# a build that takes longer than this is worth storing (a small service is rebuilt faster than it is read back)
-STORE_AFTER_SECONDS = 0.05
+# an index is stored at most this often per service (a busy service's facts change all the time); after a
+# restart only the services whose facts changed since are built again
+STORE_EVERY_SECONDS = 30.0
 # small services built together from one read of their facts
 BUILD_CHUNK = 8
+LARGE_BUILD_SECONDS = 0.05  # a build longer than this: the next ones one service at a time
 
 STORE = text(
     """
@@ -52,10 +55,11 @@ class IndexCache:
 
     size: int = 2048
     sessions: async_sessionmaker[AsyncSession] | None = None
-    store_after: float = STORE_AFTER_SECONDS
+    store_every: float = STORE_EVERY_SECONDS
     entries: OrderedDict[tuple[str, str], tuple[int, index.ServiceIndex]] = field(default_factory=OrderedDict)
     building: asyncio.Lock = field(default_factory=asyncio.Lock)  # one build at a time: no service built twice
     writes: set[asyncio.Task[None]] = field(default_factory=set)
+    stored_at: dict[tuple[str, str], float] = field(default_factory=dict)  # monotonic time of the last store
     built: int = 0  # indexes built from the facts by this process
     read: int = 0  # indexes read back from dora_indexes
 
@@ -73,8 +77,11 @@ class IndexCache:
             self.entries.popitem(last=False)
 
     def store_later(self, key: tuple[str, str], version: int, value: index.ServiceIndex) -> None:
-        if self.sessions is None:
+        now = time.monotonic()
+        last = self.stored_at.get(key)
+        if self.sessions is None or (last is not None and now - last < self.store_every):
             return
+        self.stored_at[key] = now
         task = asyncio.create_task(_store(self.sessions, key, version, value))
         self.writes.add(task)
         task.add_done_callback(self.writes.discard)
@@ -173,13 +180,12 @@ async def indexes(
             built = await asyncio.to_thread(_build_each, facts, sorted(todo), environment)
             per_service = (time.perf_counter() - started) / len(todo)
             # large services one at a time, so that a request waits for one build at most, not for a chunk
-            size = BUILD_CHUNK if per_service < cache.store_after else 1
+            size = BUILD_CHUNK if per_service < LARGE_BUILD_SECONDS else 1
             for service, ix in built.items():
                 key = (service, environment)
                 cache.put(key, todo[service], ix)
                 cache.built += 1
-                if per_service >= cache.store_after:
-                    cache.store_later(key, todo[service], ix)
+                cache.store_later(key, todo[service], ix)
                 found[service] = ix
     return [found[s] for s in sorted(known)]
 
