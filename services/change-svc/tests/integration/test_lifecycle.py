@@ -3,6 +3,7 @@ the audit history, listing, and the events each transition stages in the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -421,3 +422,38 @@ async def test_idempotent_create_returns_the_first_response(client: httpx.AsyncC
     assert await db.fetchval("SELECT count(*) FROM change.changes WHERE service = $1", SERVICE) == 1
     other = await client.post("/changes", json=body(title="different"), headers=headers)
     assert other.status_code == 409
+
+
+async def test_concurrent_decisions_each_count_once(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """Votes racing on one change (each decided on its own read of the change) come out as if made one after the
+    other: a medium-risk change takes two approvals, a third approver finds it approved already, and an approver
+    voting twice at once is recorded once."""
+    cid = (await create(client, environment="production"))["id"]
+    await post(client, f"/changes/{cid}/submit", ALICE)
+    vote = {"decision": "approve"}
+    responses = await asyncio.gather(
+        *(client.post(f"/changes/{cid}/approvals", json=vote, headers=h) for h in (BOB, CAROL, DAN, BOB, CAROL))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 201, 409, 409, 409], [r.text for r in responses]
+    change = (await client.get(f"/changes/{cid}", headers=ALICE)).json()
+    assert change["state"] == "approved"
+    assert change["approval_progress"]["approvals"] == 2
+    assert len(change["approvals"]) == 2 and len({a["by"] for a in change["approvals"]}) == 2
+    decided = [r.json() for r in responses if r.status_code == 201]
+    assert sorted(d["state"] for d in decided) == ["approved", "awaiting_approval"]
+    history = (await client.get(f"/changes/{cid}/history", headers=ALICE)).json()
+    assert [h["action"] for h in history] == ["created", "submitted", "vote_recorded", "approved"]
+    assert [h["details"]["approvals"] for h in history[2:]] == [1, 2]
+    assert await outbox_types(db, cid) == [
+        "dev.greenzone.change.created.v1",
+        "dev.greenzone.change.submitted.v1",
+        "dev.greenzone.change.approval.recorded.v1",
+        "dev.greenzone.change.approval.recorded.v1",
+        "dev.greenzone.change.approved.v1",
+    ]
+    assert sorted(r.json()["type"].rsplit("/", 1)[-1] for r in responses if r.status_code == 409) in (
+        ["already-decided", "already-decided", "illegal-transition"],
+        ["already-decided", "illegal-transition", "illegal-transition"],
+        ["illegal-transition", "illegal-transition", "illegal-transition"],
+    )

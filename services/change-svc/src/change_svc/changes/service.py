@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from change_svc.changes import policy, store
@@ -51,6 +52,7 @@ from greenzone_common.pagination import Page, PageParams, page_of
 SOURCE = "/greenzone/change-svc"
 POLICY_APPROVER = "greenzone:auto-approval"
 TEMPLATE_APPROVER = "greenzone:standard-template"
+DECISION_ATTEMPTS = 50
 NUMBER = re.compile(r"^CHG-(\d{1,9})$", re.IGNORECASE)
 
 #: a change as the ORM loads it, or as the hot use cases read and write it (``store.ChangeRow``): what responses and
@@ -590,48 +592,45 @@ async def submit(session: AsyncSession, outbox: Outbox, change_id: str, by: Acto
     return change
 
 
-async def lock_change(session: AsyncSession, change_id: str) -> ChangeRow:
-    """The change, locked for the rest of the transaction, as a plain row (without its approvals)."""
+async def read_for_decision(session: AsyncSession, change_id: str) -> ChangeRow:
+    """The change with its decisions and its row version, read in one snapshot (no lock)."""
     match = NUMBER.match(change_id)
     if match:
-        result = await session.execute(store.LOCK_BY_NUMBER, {"number": int(match.group(1))})
+        result = await session.execute(store.READ_FOR_DECISION_BY_NUMBER, {"key": int(match.group(1))})
     else:
-        result = await session.execute(store.LOCK_BY_ID, {"id": change_id})
-    row = result.mappings().one_or_none()
-    if row is None:
+        result = await session.execute(store.READ_FOR_DECISION_BY_ID, {"key": change_id})
+    change = store.change_with_approvals(result.all())
+    if change is None:
         raise ChangeNotFound(change_id)
-    return ChangeRow(**row)
+    return change
 
 
 async def decide(
     session: AsyncSession, outbox: Outbox, change_id: str, decision: str, comment: str, by: Actor
 ) -> ChangeRow:
-    """An approver's decision. The change row is locked first; the decision is then inserted in the same statement
-    that reads the decisions recorded before it (a snapshot taken after the lock: it sees every earlier vote)."""
-    change = await lock_change(session, change_id)
-    if by.sub == change.requested_by:
-        raise SegregationOfDuties(f"{by.sub} requested {change.display_number} and cannot decide on it")
-    policy.check_transition("vote", change.state)
+    """An approver's decision, decided on one read of the change and its earlier decisions and written in one
+    statement that applies only if the change row is still the version read (optimistic concurrency: the other use
+    cases lock the row and update it, so a concurrent one makes the write apply nothing and the decision is made
+    again on a fresh read). Outcomes are those of deciding under the change's lock. The retries end: each one means
+    that another use case changed the change, and its lifecycle allows few such changes while it awaits approval."""
+    for _ in range(DECISION_ATTEMPTS):
+        change = await read_for_decision(session, change_id)
+        if by.sub == change.requested_by:
+            raise SegregationOfDuties(f"{by.sub} requested {change.display_number} and cannot decide on it")
+        policy.check_transition("vote", change.state)
+        if any(a.by == by.sub for a in change.approvals):
+            raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}")
+        if await _write_decision(session, outbox, change, decision, comment, by):
+            return change
+    raise RuntimeError(f"{change_id} changed under each of {DECISION_ATTEMPTS} attempts to record a decision")
+
+
+async def _write_decision(
+    session: AsyncSession, outbox: Outbox, change: ChangeRow, decision: str, comment: str, by: Actor
+) -> bool:
     now = _now()
-    cab = "cab" in by.roles
-    rows = (
-        await session.execute(
-            store.INSERT_APPROVAL,
-            {
-                "change_id": change.id,
-                "a_by": by.sub,
-                "a_decision": decision,
-                "a_comment": comment,
-                "a_cab": cab,
-                "a_policy": False,
-                "a_at": now,
-            },
-        )
-    ).all()
-    if not rows or not rows[-1].new or any(r.by == by.sub for r in rows if not r.new):
-        # a vote of this approver was recorded already (or won a race to the unique key)
-        raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}")
-    change.approvals = [ApprovalRow(r.by, r.decision, r.comment, r.cab, r.policy, r.at) for r in rows]
+    approval = ApprovalRow(by=by.sub, decision=decision, comment=comment, cab="cab" in by.roles, policy=False, at=now)
+    change.approvals.append(approval)
     status = progress(change)
     before = change.state
     change.state = status.state
@@ -665,20 +664,21 @@ async def decide(
         approvals=status.approvals,
         required=status.required,
     )
-    await store.write(
-        session,
-        outbox,
-        store.UPDATE_DECIDED,
-        {
-            "c_id": change.id,
-            "c_state": change.state,
-            "c_updated_at": now,
-            "c_decided_at": change.decided_at,
-            **store.history_params(history),
-        },
-        _outbox_rows(outbox, change, by, now, ticket, *events),
-    )
-    return change
+    params = {
+        "c_id": change.id,
+        "c_state": change.state,
+        "c_updated_at": now,
+        "c_decided_at": change.decided_at,
+        "row_version": change.row_version,
+        **{"a_" + name: getattr(approval, name) for name in store.APPROVAL_COLUMNS},
+        **store.history_params(history),
+    }
+    try:
+        return await store.write(
+            session, outbox, store.WRITE_DECISION, params, _outbox_rows(outbox, change, by, now, ticket, *events)
+        )
+    except IntegrityError as exc:  # the unique key on (change, approver): cannot happen unless written behind our back
+        raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}") from exc
 
 
 async def start(

@@ -84,12 +84,14 @@ def _history_cte() -> str:
     return f"h AS (INSERT INTO {_fq(HISTORY)} {_values(HISTORY, HISTORY_COLUMNS, 'h_')})"
 
 
-def _outbox_insert() -> str:
+def _outbox_insert(only_if: str | None = None) -> str:
     arrays = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(OUTBOX_COLUMNS, _OUTBOX_TYPES, strict=True))
     picks = ", ".join(f"r.{c}::jsonb" if c in ("data", "headers") else f"r.{_q(c)}" for c in OUTBOX_COLUMNS)
     return (
         f'INSERT INTO "{SCHEMA}".outbox ({", ".join(_q(c) for c in OUTBOX_COLUMNS)}) '
-        f"SELECT {picks} FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(OUTBOX_COLUMNS)}, n) ORDER BY r.n"
+        f"SELECT {picks} FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(OUTBOX_COLUMNS)}, n) "
+        + (f"WHERE {only_if} " if only_if else "")
+        + "ORDER BY r.n"
     )
 
 
@@ -99,25 +101,45 @@ INSERT_CHANGE: TextClause = text(
     + _outbox_insert()
 )
 
-#: a decision's new state of the change, its audit entry and its outbox rows
-UPDATE_DECIDED: TextClause = text(
-    f"WITH c AS (UPDATE {_fq(CHANGES)} SET state = :c_state, updated_at = :c_updated_at, "
-    f"decided_at = :c_decided_at WHERE id = :c_id), {_history_cte()} " + _outbox_insert()
+
+def _cast(table: Table, name: str, bind: str) -> str:
+    """``bind`` cast to the column's type without its length: an INSERT … SELECT does not infer parameter types from
+    its target columns, and a cast to varchar(n) would truncate where the insert fails."""
+    column_type = table.c[name].type
+    if column_type.__class__.__name__ == "JSONB":
+        return f"CAST({bind} AS jsonb)"
+    pg = {str: "text", int: "bigint", bool: "boolean", datetime: "timestamptz"}[column_type.python_type]
+    return f"CAST({bind} AS {pg})"
+
+
+def _select_from_c(table: Table, columns: tuple[str, ...], prefix: str) -> str:
+    """``(change_id, col, …) SELECT c.id, CAST(:prefix_col AS …), … FROM c``: one row when ``c`` updated the change."""
+    names = [name for name in columns if name != "change_id"]
+    picks = ", ".join(_cast(table, name, f":{prefix}{name}") for name in names)
+    return f"(change_id, {', '.join(_q(c) for c in names)}) SELECT c.id, {picks} FROM c"
+
+
+_READ_DECISION = (
+    "SELECT "
+    + ", ".join(f"c.{_q(c.name)}" for c in CHANGES.c)
+    + ", c.xmin::text AS row_version, a.id AS a_id, "
+    + ", ".join(f"a.{_q(n)} AS a_{n}" for n in APPROVAL_COLUMNS)
+    + f" FROM {_fq(CHANGES)} c LEFT JOIN {_fq(APPROVALS)} a ON a.change_id = c.id WHERE c.{{key}} = :key ORDER BY a.id"
 )
+#: a change with its decisions in the order they were recorded (one row each; one row with NULLs when there is
+#: none) and its row version, all read in one snapshot
+READ_FOR_DECISION_BY_ID: TextClause = text(_READ_DECISION.format(key="id"))
+READ_FOR_DECISION_BY_NUMBER: TextClause = text(_READ_DECISION.format(key="number"))
 
-_CHANGE_COLUMNS = ", ".join(_q(c.name) for c in CHANGES.c)
-LOCK_BY_ID: TextClause = text(f"SELECT {_CHANGE_COLUMNS} FROM {_fq(CHANGES)} WHERE id = :id FOR UPDATE")
-LOCK_BY_NUMBER: TextClause = text(f"SELECT {_CHANGE_COLUMNS} FROM {_fq(CHANGES)} WHERE number = :number FOR UPDATE")
-
-#: an approver's decision (nothing when they decided already) and, read after the change's lock was taken, the
-#: decisions recorded before it, in the order they were recorded
-INSERT_APPROVAL: TextClause = text(
-    f"WITH a AS (INSERT INTO {_fq(APPROVALS)} (change_id, {', '.join(_q(c) for c in APPROVAL_COLUMNS)}) "
-    f"VALUES (:change_id, {', '.join(':a_' + c for c in APPROVAL_COLUMNS)}) "
-    f"ON CONFLICT (change_id, {_q('by')}) DO NOTHING RETURNING id, {', '.join(_q(c) for c in APPROVAL_COLUMNS)}) "
-    f"SELECT false AS new, id, {', '.join(_q(c) for c in APPROVAL_COLUMNS)} FROM {_fq(APPROVALS)} "
-    f"WHERE change_id = :change_id "
-    f"UNION ALL SELECT true, id, {', '.join(_q(c) for c in APPROVAL_COLUMNS)} FROM a ORDER BY new, id"
+#: an approver's decision, the change's new state, its audit entry and its outbox rows, all written only if the
+#: change row is still the version the decision was made on (``:row_version``), else nothing at all (rowcount 0).
+#: Every write of a change's approvals also updates its row, so an unchanged version means unchanged approvals.
+WRITE_DECISION: TextClause = text(
+    f"WITH c AS (UPDATE {_fq(CHANGES)} SET state = :c_state, updated_at = :c_updated_at, "
+    f"decided_at = :c_decided_at WHERE id = :c_id AND xmin::text = CAST(:row_version AS text) RETURNING id), "
+    f"a AS (INSERT INTO {_fq(APPROVALS)} {_select_from_c(APPROVALS, ('change_id', *APPROVAL_COLUMNS), 'a_')}), "
+    f"h AS (INSERT INTO {_fq(HISTORY)} {_select_from_c(HISTORY, HISTORY_COLUMNS, 'h_')}) "
+    + _outbox_insert(only_if="EXISTS (SELECT FROM c)")
 )
 
 
@@ -170,6 +192,8 @@ class ChangeRow:
     completed_at: datetime | None = None
     closed_at: datetime | None = None
     approvals: list[ApprovalRow] = field(default_factory=list)
+    #: the row version (xmin) it was read at, for a write that applies only if nobody changed it since
+    row_version: str | None = None
 
     @property
     def display_number(self) -> str:
@@ -222,11 +246,30 @@ def outbox_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return params
 
 
+_CHANGE_FIELDS = tuple(c.name for c in CHANGES.c)
+
+
+def change_with_approvals(rows: list[Any]) -> ChangeRow | None:
+    """The change of ``READ_FOR_DECISION_*``'s rows (None when there is none)."""
+    if not rows:
+        return None
+    first = rows[0]._mapping
+    change = ChangeRow(**{name: first[name] for name in _CHANGE_FIELDS}, row_version=first["row_version"])
+    change.approvals = [
+        ApprovalRow(r.a_by, r.a_decision, r.a_comment, r.a_cab, r.a_policy, r.a_at) for r in rows if r.a_id is not None
+    ]
+    return change
+
+
 async def write(
     session: AsyncSession, outbox: Outbox, stmt: TextClause, params: dict[str, Any], rows: list[dict[str, Any]]
-) -> None:
-    """Execute one of the write statements with its outbox rows; the relay is woken once the transaction commits."""
-    await session.execute(stmt, {**params, **outbox_params(rows)})
+) -> bool:
+    """Execute one of the write statements with its outbox rows; the relay is woken once the transaction commits.
+    False when it wrote nothing (``WRITE_DECISION`` on a change that changed since it was read)."""
+    result = await session.execute(stmt, {**params, **outbox_params(rows)})
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
     staged = getattr(outbox, "staged", None)
     if staged is not None:
         staged(session)
+    return True
