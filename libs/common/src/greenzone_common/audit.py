@@ -12,7 +12,6 @@ one statement of its own takes the entry's values from :func:`entry` and :func:`
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Collection
@@ -24,7 +23,7 @@ from alembic.operations import Operations
 from fastapi import Request
 from opentelemetry import trace
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json, to_jsonable_python
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -252,7 +251,7 @@ def entry(
 def raw_values(values: dict[str, Any]) -> list[Any]:
     """An :func:`entry` as the parameters of a driver-level ``INSERT`` of :data:`COLUMNS` (JSON columns as JSON
     text, which is what asyncpg takes for ``jsonb``; None as JSON ``null``, as SQLAlchemy's JSONB writes it)."""
-    return [json.dumps(values[c]) if c in JSON_COLUMNS else values[c] for c in COLUMNS]
+    return [to_json(values[c]).decode() if c in JSON_COLUMNS else values[c] for c in COLUMNS]
 
 
 def insert_sql(table: Table, first: int = 1) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time
 from typing import Any, NamedTuple
 
 from opentelemetry import propagate
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json, to_jsonable_python
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
@@ -320,7 +320,7 @@ async def _decide(
         request.version,
         request.commit,
         decision.decision,
-        json.dumps(records.read["reasons"]),
+        to_json(records.read["reasons"]).decode(),  # JSON text: what asyncpg takes for jsonb
         change_id,
         create,
         requested_by,
@@ -332,8 +332,8 @@ async def _decide(
         outbox.source,
         request.service,
         datetime.now(UTC),
-        json.dumps(records.event),
-        json.dumps(trace),
+        to_json(records.event).decode(),
+        to_json(trace).decode(),
     ]
     params += audit_trail.raw_values(audit.gate_evaluated_entry(actor, records.read, at))
     if create:
