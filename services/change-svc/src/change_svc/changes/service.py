@@ -352,7 +352,7 @@ def _outbox_rows(
     data = _ticket(change, ticket, actor, at)
     return [
         *(outbox.row(e) for e in events),
-        store.cloudevent_row(outbox, topic=CDEVENTS_TOPIC, type=data["context"]["type"], subject=change.id, data=data),
+        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=data["context"]["type"], subject=change.id, data=data),
     ]
 
 

@@ -10,12 +10,11 @@ CTEs, every outbox row through one ``unnest`` in staging order. The column lists
 from __future__ import annotations
 
 import json
-import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from opentelemetry import propagate
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
@@ -214,28 +213,6 @@ def history_params(row: dict[str, Any]) -> dict[str, Any]:
     return {"h_" + name: json.dumps(row[name]) if name == "details" else row[name] for name in HISTORY_COLUMNS}
 
 
-def cloudevent_row(outbox: Outbox, *, topic: str, type: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The outbox row ``Outbox.add_cloudevent`` writes for a CloudEvent whose type is not Greenzone's own (its id
-    derived from the CDEvent's, so a retried use case stages the same event)."""
-    trace: dict[str, str] = {}
-    propagate.inject(trace)
-    event_id = uuid.uuid4()
-    context = data.get("context")
-    if isinstance(context, dict) and context.get("id"):
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{outbox.source}/{context['id']}")
-    return {
-        "id": event_id,
-        "topic": topic,
-        "key": subject,
-        "type": type,
-        "source": outbox.source,
-        "subject": subject,
-        "time": datetime.now(UTC),
-        "data": data,
-        "headers": trace,
-    }
-
-
 def outbox_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name in OUTBOX_COLUMNS:
@@ -249,7 +226,7 @@ def outbox_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
 _CHANGE_FIELDS = tuple(c.name for c in CHANGES.c)
 
 
-def change_with_approvals(rows: list[Any]) -> ChangeRow | None:
+def change_with_approvals(rows: Sequence[Any]) -> ChangeRow | None:
     """The change of ``READ_FOR_DECISION_*``'s rows (None when there is none)."""
     if not rows:
         return None
@@ -269,7 +246,5 @@ async def write(
     result = await session.execute(stmt, {**params, **outbox_params(rows)})
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
-    staged = getattr(outbox, "staged", None)
-    if staged is not None:
-        staged(session)
+    outbox.staged(session)
     return True
