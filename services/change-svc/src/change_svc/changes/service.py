@@ -1,6 +1,11 @@
 """Change use cases. They flush; the route or handler that owns the transaction commits (one transaction per use
-case). Every transition goes through ``_transition``: it checks the lifecycle, records the audit entry and stages
-the Greenzone event and the standard CDEvents ticket event in the same transaction."""
+case). Every transition checks the lifecycle, records the audit entry and stages the Greenzone event and the
+standard CDEvents ticket event in the same transaction.
+
+The two hot use cases, recording a change (``create_change``) and an approver's decision (``decide``), read first
+and then write everything in one statement (``store``: plain rows, prebuilt statements), so their routes run them
+without a surrounding transaction (``routes.one_write``); ``decide`` writes only if the change row is the version it
+read, and decides again otherwise."""
 
 from __future__ import annotations
 
