@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import greenlet_spawn
 
 from greenzone_common.settings import CommonSettings
 
@@ -52,6 +53,35 @@ def make_engine(settings: CommonSettings, *, pool_size: int = 10) -> AsyncEngine
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def session_driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session``, inside the session's transaction, for a hot path's hand-written
+    statement. SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement, so a statement sent
+    to the driver before that would run (and commit) on its own: this flushes what the session holds (as its own
+    execute would) and begins the transaction as the adapter would (isolation level, read-only). The session's commit
+    or rollback ends it. The one place that knows the adapter's ``_started``/``_start_transaction``."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if not adapter._started:
+        await adapter._start_transaction()
+    return raw.driver_connection
+
+
+@asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """An asyncpg connection from ``engine``'s pool, outside any transaction: each statement on it commits by itself
+    (a use case that is one atomic statement needs no BEGIN and COMMIT, two round trips of four). It goes back to
+    the pool as ``AsyncConnection.close()`` would return it; one that died is discarded."""
+    raw = await engine.raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        yield driver
+    finally:
+        await greenlet_spawn(raw.invalidate if driver.is_closed() else raw.close)
 
 
 @asynccontextmanager

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from greenzone_common.contracts.base import EventData
 
 _STAGED = "greenzone.outbox.staged"
+#: The columns of an outbox row as a use case writes it (the rest have server defaults).
+COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "data", "headers")
 
 
 class Poke(Protocol):
@@ -42,41 +44,49 @@ class Outbox:
         if self.waker is not None:
             session.info[_STAGED] = self.waker
 
-    def row(self, event: EventData, *, event_id: uuid.UUID | None = None) -> dict[str, Any]:
-        trace: dict[str, str] = {}
-        propagate.inject(trace)  # the caller's trace continues through Kafka into the consumer
-        return {
-            "id": event_id or uuid.uuid4(),
-            "topic": event.topic,
-            "key": event.key(),
-            "type": event.event_type,
-            "source": self.source,
-            "subject": event.key(),
-            "time": datetime.now(UTC),
-            "data": event.model_dump(mode="json"),
-            "headers": trace,
-        }
+    def wake(self) -> None:
+        """Rows were committed to the outbox outside a session (one atomic statement on a pooled connection): wake
+        the relay now."""
+        if self.waker is not None:
+            self.waker.poke()
 
-    def cloudevent_row(self, *, topic: str, type: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
-        """The row of an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``): its
-        id is derived from the CDEvent's ``context.id`` when it has one, so a retold event keeps its id."""
+    def data_row(
+        self, *, topic: str, key: str, type: str, data: dict[str, Any], event_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
+        """The outbox row (``COLUMNS``) of an event whose data is ready as JSON values; the caller's trace goes with
+        it, to continue through Kafka into the consumer."""
         trace: dict[str, str] = {}
         propagate.inject(trace)
-        event_id = uuid.uuid4()
-        context = data.get("context")
-        if isinstance(context, dict) and context.get("id"):
-            event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/{context['id']}")
         return {
-            "id": event_id,
+            "id": event_id or uuid.uuid4(),
             "topic": topic,
-            "key": subject,
+            "key": key,
             "type": type,
             "source": self.source,
-            "subject": subject,
+            "subject": key,
             "time": datetime.now(UTC),
             "data": data,
             "headers": trace,
         }
+
+    def row(self, event: EventData, *, event_id: uuid.UUID | None = None) -> dict[str, Any]:
+        """The outbox row of one of Greenzone's own events."""
+        return self.data_row(
+            topic=event.topic,
+            key=event.key(),
+            type=event.event_type,
+            data=event.model_dump(mode="json"),
+            event_id=event_id,
+        )
+
+    def cloudevent_row(self, *, topic: str, type: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The row of an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``): its
+        id is derived from the CDEvent's ``context.id`` when it has one, so a retold event keeps its id."""
+        context = data.get("context")
+        event_id = None
+        if isinstance(context, dict) and context.get("id"):
+            event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/{context['id']}")
+        return self.data_row(topic=topic, key=subject, type=type, data=data, event_id=event_id)
 
     async def add_cloudevent(
         self, session: AsyncSession, *, topic: str, type: str, subject: str, data: dict[str, Any]

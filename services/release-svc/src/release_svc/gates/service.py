@@ -7,15 +7,15 @@ import uuid
 from datetime import UTC, datetime, time
 from typing import Any, NamedTuple
 
-from opentelemetry import propagate
 from pydantic_core import to_json, to_jsonable_python
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.util import greenlet_spawn
 
 from greenzone_common import audit as audit_trail
 from greenzone_common.audit import Actor
 from greenzone_common.contracts.release import GateEvaluated
+from greenzone_common.db import pooled_driver, session_driver
+from greenzone_common.outbox import COLUMNS as OUTBOX_COLUMNS
 from greenzone_common.outbox import Outbox
 from release_svc.audit import service as audit
 from release_svc.environments.policy import canonical_environment
@@ -76,12 +76,6 @@ def _json(value: Any) -> Any:
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-async def _raw_connection(session: AsyncSession) -> Any:
-    """The session's pooled connection (SQLAlchemy's adapter around asyncpg)."""
-    connection = await session.connection()
-    return await connection.get_raw_connection()
 
 
 async def load_snapshot(driver: Any, request: policy.GateRequest, now: datetime) -> policy.Snapshot:
@@ -159,7 +153,6 @@ DECISION_COLUMNS = (
     "requested_by",
     "evaluated_at",
 )
-OUTBOX_COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "data", "headers")
 _AUDIT_FIRST = len(DECISION_COLUMNS) + len(OUTBOX_COLUMNS) + 1
 
 
@@ -199,17 +192,6 @@ def record_sql(outbox: Table, *, draft: bool) -> str:
     if sql is None:
         sql = _RECORD_SQL[(outbox, draft)] = _record_sql(outbox, draft=draft)
     return sql
-
-
-async def _begin(raw: Any) -> None:
-    """Begin the session's transaction on its connection, if it is not yet.
-
-    SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement: a statement sent to the
-    driver directly before that would run (and commit) on its own. The adapter begins it here exactly as it would
-    (its isolation level and read-only settings), and the session's commit or rollback ends it."""
-    adapter = raw.dbapi_connection
-    if not adapter._started:
-        await adapter._start_transaction()
 
 
 class DecisionRecords(NamedTuple):
@@ -311,8 +293,9 @@ async def _decide(
     )
     if not (request.service and request.environment):
         GateEvaluated.model_validate(records.event)  # an empty key is refused by the contract: raises, as it always did
-    trace: dict[str, str] = {}
-    propagate.inject(trace)  # the caller's trace continues through Kafka into the consumer (as Outbox.row does)
+    event = outbox.data_row(
+        topic=GateEvaluated.topic, key=request.service, type=GateEvaluated.event_type, data=records.event
+    )
     params: list[Any] = [
         decision_id,
         request.service,
@@ -325,15 +308,9 @@ async def _decide(
         create,
         requested_by,
         now,
-        uuid.uuid4(),
-        GateEvaluated.topic,
-        request.service,  # GateEvaluated's key
-        GateEvaluated.event_type,
-        outbox.source,
-        request.service,
-        datetime.now(UTC),
-        to_json(records.event).decode(),
-        to_json(trace).decode(),
+        *(event[c] for c in OUTBOX_COLUMNS[:-2]),
+        to_json(event["data"]).decode(),
+        to_json(event["headers"]).decode(),
     ]
     params += audit_trail.raw_values(audit.gate_evaluated_entry(actor, records.read, at))
     if create:
@@ -352,14 +329,9 @@ async def evaluate(
 ) -> GateDecisionRead:
     """Decide, and record the decision (row + audit entry + event, and the draft change a denial may ask for) in
     the caller's transaction (the session's unit of work)."""
-    raw = await _raw_connection(session)
-    records, sql, params = await _decide(
-        raw.driver_connection, outbox, request, requested_by=requested_by, now=now, actor=actor
-    )
-    if session.new or session.dirty or session.deleted:
-        await session.flush()  # what the session's own execute() would have done first (autoflush)
-    await _begin(raw)
-    await raw.driver_connection.execute(sql, *params)
+    driver = await session_driver(session)
+    records, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
+    await driver.execute(sql, *params)
     outbox.staged(session)  # wake the relay once the caller commits
     return records.model()
 
@@ -378,16 +350,10 @@ async def evaluate_alone(
     it needs no BEGIN and COMMIT (two round trips of four): it commits, or fails and leaves nothing, before the
     answer is returned; the relay is woken after it, as the session's commit would have. Returns the answer in
     JSON (GateDecisionRead's)."""
-    raw = await engine.raw_connection()
-    driver = raw.driver_connection
-    try:
+    async with pooled_driver(engine) as driver:
         records, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
         await driver.execute(sql, *params)
-    finally:
-        # back to the pool as AsyncConnection.close() returns it (a connection that died is discarded)
-        await greenlet_spawn(raw.invalidate if driver.is_closed() else raw.close)
-    if outbox.waker is not None:
-        outbox.waker.poke()
+    outbox.wake()
     return records.read
 
 
