@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -432,8 +432,27 @@ async def assess(
     return Assessment(risk, facts.tests, facts.findings, facts.number)
 
 
+_TEST_FIELDS = tuple(f.name for f in fields(policy.TestEvidence))
+_FINDING_FIELDS = tuple(f.name for f in fields(policy.Findings))
+_FACTOR_FIELDS = tuple(f.name for f in fields(policy.RiskFactor))
+
+
 def _evidence(assessment: Assessment) -> dict[str, Any]:
-    return {"tests": asdict(assessment.tests), "findings": asdict(assessment.findings)}
+    """``asdict`` of the tests and findings, without its deep copies (their fields are plain values)."""
+    tests, findings = assessment.tests, assessment.findings
+    return {
+        "tests": {name: getattr(tests, name) for name in _TEST_FIELDS},
+        "findings": {name: getattr(findings, name) for name in _FINDING_FIELDS},
+    }
+
+
+def _risk_data(risk: policy.Risk) -> dict[str, Any]:
+    """``asdict(risk)``, without its deep copies (the factors' fields are plain values)."""
+    return {
+        "score": risk.score,
+        "level": risk.level,
+        "factors": [{name: getattr(f, name) for name in _FACTOR_FIELDS} for f in risk.factors],
+    }
 
 
 # --- commands --------------------------------------------------------------------------------------------------------
@@ -469,7 +488,7 @@ async def create_change(
         state="draft",
         outcome=None,
         requested_by=by.sub,
-        risk=asdict(risk),
+        risk=_risk_data(risk),
         required_approvals=policy.required_approvals(data.type, risk.level),
         auto_approved=False,
         auto_approval_reasons=[],
