@@ -114,11 +114,13 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         telemetry.configure_logging(spec.name, settings.log_level, settings.log_json)
-        telemetry.configure_tracing(spec.name)
+        provider = telemetry.configure_tracing(spec.name)
         engine = make_engine(settings)
         instrumentor = SQLAlchemyInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:  # one engine per process outside tests
-            instrumentor.instrument(engine=engine.sync_engine)
+        # a span per statement costs even when nothing records it (the instrumentation parses the URL and names the
+        # operation every time): only where spans are recorded
+        if telemetry.records_spans(provider) and not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(engine=engine.sync_engine)  # one engine per process outside tests
         if settings.migrate_on_start:
             await migrate(settings, spec.migrations, spec.schema)
         topics = kafka.with_dlqs(spec.produces)

@@ -84,6 +84,11 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
 
 
+def records_spans(provider: TracerProvider | None) -> bool:
+    """Whether spans of ``provider`` can be recorded at all (not when its sampler drops every one)."""
+    return provider is not None and provider.sampler is not ALWAYS_OFF
+
+
 def configure_tracing(service: str) -> TracerProvider | None:
     """Install an SDK tracer provider once per process (tests may have installed their own first)."""
     current = trace.get_tracer_provider()
