@@ -79,9 +79,7 @@ def running(
     else:
         cmd = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--workers", str(workers), "--no-access-log", "--log-level", "warning", "--app-dir", str(BENCH)]
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         asyncio.run(_wait_ready("127.0.0.1", port, ready, proc))
         yield "127.0.0.1", port
