@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -141,6 +142,13 @@ class Connection:
         self.writer.close()
 
 
+def quiet_collector() -> None:
+    """The load generator's own full garbage collections would stall it (50 ms seen) and count as server latency:
+    what exists before a run is frozen, as the services freeze what their startup built."""
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass
 class Result:
     name: str
@@ -203,6 +211,7 @@ async def closed_loop(
         finally:
             conn.close()
 
+    quiet_collector()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     result.seconds = time.perf_counter() - started
@@ -221,6 +230,7 @@ async def open_loop(
     stalled server cannot hide the queue behind it (no coordinated omission). At most ``connections`` are in flight:
     beyond that, requests wait here, and their latency shows it."""
     result = Result(name)
+    quiet_collector()
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
         idle.put_nowait(await Connection.open(*address))
