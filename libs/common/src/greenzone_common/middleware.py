@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -104,8 +105,26 @@ _SCOPE_HEADERS = _ScopeHeaders()
 _tracer = trace.get_tracer(__name__)
 
 
+def _request_id(scope: Scope) -> str:
+    """The request's ``X-Request-Id``: the caller's when it sent a usable one, else a new one, added to the request's
+    headers so that what records the request (the audit trail, a change's history) names the same id."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            given: str = value.decode("latin-1").strip()
+            if 0 < len(given) <= 255 and given.isprintable():
+                return given
+            break
+    generated = uuid.uuid4().hex
+    scope["headers"] = [
+        *(h for h in scope.get("headers") or () if h[0] != b"x-request-id"),
+        (b"x-request-id", generated.encode()),
+    ]
+    return generated
+
+
 class HttpTelemetry:
-    """One SERVER span per request (continuing the caller's ``traceparent``) and the Prometheus request metrics.
+    """One SERVER span per request (continuing the caller's ``traceparent``), the Prometheus request metrics, and the
+    request's ``X-Request-Id`` (the caller's or a new one), echoed on the response.
 
     It replaces the OpenTelemetry ASGI/FastAPI instrumentation, which cost about 0.25 ms of CPU per request here
     (header decoding, route flattening, span attributes) for the same trace; attributes are set only when the span
@@ -123,11 +142,14 @@ class HttpTelemetry:
             return
         status = 500
         start = time.perf_counter()
+        request_id = _request_id(scope)
+        echoed = (b"x-request-id", request_id.encode("latin-1"))
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
         method = scope["method"]

@@ -151,6 +151,23 @@ async def test_created_change_can_be_read_back(client: httpx.AsyncClient) -> Non
     assert response.json() == created
 
 
+async def test_every_answer_names_its_request_and_the_history_records_that_id(client: httpx.AsyncClient) -> None:
+    created = await client.post("/changes", json=new_change(), headers=REQUESTER)
+    generated = created.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+
+    given = "ci-run-42/step-3"
+    submitted = await client.post(
+        f"/changes/{created.json()['id']}/submit", headers={**REQUESTER, "X-Request-Id": given}
+    )
+    assert submitted.headers["x-request-id"] == given
+    history = (await client.get(f"/changes/{created.json()['id']}/history", headers=REQUESTER)).json()
+    assert [entry["request_id"] for entry in history] == [generated, given]
+
+    refused = await client.post("/changes", json=new_change(), headers={"X-Request-Id": given})
+    assert refused.status_code == 401 and refused.headers["x-request-id"] == given  # problems name it too
+
+
 async def test_unknown_change_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/changes/00000000-0000-4000-8000-000000000000", headers=REQUESTER)
 
