@@ -21,7 +21,10 @@ from sqlalchemy.sql.elements import TextClause
 
 from change_svc.changes.models import Approval, Change, HistoryEntry
 from change_svc.db import SCHEMA
+from greenzone_common.bulk import BulkInsert
+from greenzone_common.outbox import COLUMNS as OUTBOX_COLUMNS
 from greenzone_common.outbox import Outbox
+from greenzone_common.plumbing import plumbing_tables
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
 APPROVALS: Table = Approval.__table__  # type: ignore[assignment]
@@ -56,8 +59,7 @@ CREATE_COLUMNS = (
 )
 HISTORY_COLUMNS = tuple(c.name for c in HISTORY.c if c.name != "id")
 APPROVAL_COLUMNS = ("by", "decision", "comment", "cab", "policy", "at")
-OUTBOX_COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "data", "headers")
-_OUTBOX_TYPES = ("uuid", "text", "text", "text", "text", "text", "timestamptz", "text", "text")
+OUTBOX_TABLE: Table = plumbing_tables(CHANGES.metadata).outbox
 
 
 def _q(name: str) -> str:
@@ -83,21 +85,18 @@ def _history_cte() -> str:
     return f"h AS (INSERT INTO {_fq(HISTORY)} {_values(HISTORY, HISTORY_COLUMNS, 'h_')})"
 
 
-def _outbox_insert(only_if: str | None = None) -> str:
-    arrays = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(OUTBOX_COLUMNS, _OUTBOX_TYPES, strict=True))
-    picks = ", ".join(f"r.{c}::jsonb" if c in ("data", "headers") else f"r.{_q(c)}" for c in OUTBOX_COLUMNS)
-    return (
-        f'INSERT INTO "{SCHEMA}".outbox ({", ".join(_q(c) for c in OUTBOX_COLUMNS)}) '
-        f"SELECT {picks} FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(OUTBOX_COLUMNS)}, n) "
-        + (f"WHERE {only_if} " if only_if else "")
-        + "ORDER BY r.n"
-    )
+#: the outbox rows of the two writes (their parameters ``o_c0`` …, from ``OUTBOX_ROWS.parameters``)
+OUTBOX_ROWS = BulkInsert(OUTBOX_TABLE, OUTBOX_COLUMNS, returning=[], ordered=True, prefix="o_")
+#: … only when the decision's ``c`` updated the change
+OUTBOX_ROWS_IF_DECIDED = BulkInsert(
+    OUTBOX_TABLE, OUTBOX_COLUMNS, returning=[], ordered=True, where="EXISTS (SELECT FROM c)", prefix="o_"
+)
 
 
 #: the change, its audit entry and its outbox rows
 INSERT_CHANGE: TextClause = text(
     f"WITH c AS (INSERT INTO {_fq(CHANGES)} {_values(CHANGES, CREATE_COLUMNS, 'c_')}), {_history_cte()} "
-    + _outbox_insert()
+    + OUTBOX_ROWS.sql
 )
 
 
@@ -137,8 +136,7 @@ WRITE_DECISION: TextClause = text(
     f"WITH c AS (UPDATE {_fq(CHANGES)} SET state = :c_state, updated_at = :c_updated_at, "
     f"decided_at = :c_decided_at WHERE id = :c_id AND xmin::text = CAST(:row_version AS text) RETURNING id), "
     f"a AS (INSERT INTO {_fq(APPROVALS)} {_select_from_c(APPROVALS, ('change_id', *APPROVAL_COLUMNS), 'a_')}), "
-    f"h AS (INSERT INTO {_fq(HISTORY)} {_select_from_c(HISTORY, HISTORY_COLUMNS, 'h_')}) "
-    + _outbox_insert(only_if="EXISTS (SELECT FROM c)")
+    f"h AS (INSERT INTO {_fq(HISTORY)} {_select_from_c(HISTORY, HISTORY_COLUMNS, 'h_')}) " + OUTBOX_ROWS_IF_DECIDED.sql
 )
 
 
@@ -213,16 +211,6 @@ def history_params(row: dict[str, Any]) -> dict[str, Any]:
     return {"h_" + name: json.dumps(row[name]) if name == "details" else row[name] for name in HISTORY_COLUMNS}
 
 
-def outbox_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name in OUTBOX_COLUMNS:
-        if name in ("data", "headers"):
-            params["o_" + name] = [json.dumps(r[name]) for r in rows]
-        else:
-            params["o_" + name] = [r[name] for r in rows]
-    return params
-
-
 _CHANGE_FIELDS = tuple(c.name for c in CHANGES.c)
 
 
@@ -243,7 +231,7 @@ async def write(
 ) -> bool:
     """Execute one of the write statements with its outbox rows; the relay is woken once the transaction commits.
     False when it wrote nothing (``WRITE_DECISION`` on a change that changed since it was read)."""
-    result = await session.execute(stmt, {**params, **outbox_params(rows)})
+    result = await session.execute(stmt, {**params, **OUTBOX_ROWS.parameters(rows)})
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
     outbox.staged(session)

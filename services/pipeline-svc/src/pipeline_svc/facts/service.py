@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from greenzone_common import cdevents
+from greenzone_common.bulk import BulkInsert, conflict_clause
 from greenzone_common.contracts import CDEVENTS_TOPIC
 from greenzone_common.contracts.base import EventData
 from greenzone_common.contracts.common import Commit, FindingsBySeverity, TestCounts
@@ -35,8 +36,8 @@ from greenzone_common.contracts.pipeline import (
     TestsReported,
 )
 from greenzone_common.db import frozen_insert
+from greenzone_common.outbox import COLUMNS as OUTBOX_COLUMNS
 from greenzone_common.outbox import Outbox
-from pipeline_svc.bulk import BulkInsert, conflict_clause
 from pipeline_svc.catalogue.models import CatalogueKey
 from pipeline_svc.facts import policy
 from pipeline_svc.facts.models import (
@@ -176,7 +177,6 @@ async def record(session: AsyncSession, outbox: Outbox, facts: Sequence[Sourced]
     return result
 
 
-_OUTBOX_COLUMNS = ("id", "topic", "key", "type", "source", "subject", "time", "data", "headers")
 _OUTBOX_INSERTS: dict[Table, BulkInsert] = {}
 
 
@@ -193,7 +193,7 @@ async def _stage(
         return
     insert = _OUTBOX_INSERTS.get(outbox.table)
     if insert is None:
-        insert = BulkInsert(outbox.table, _OUTBOX_COLUMNS, returning=[], ordered=True)
+        insert = BulkInsert(outbox.table, OUTBOX_COLUMNS, returning=[], ordered=True)
         _OUTBOX_INSERTS[outbox.table] = insert
     await insert.execute(session, rows)
     outbox.staged(session)

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.bulk import BulkInsert
 from greenzone_common.outbox import Outbox
-from pipeline_svc.bulk import BulkInsert
 from pipeline_svc.facts import service as facts
 from pipeline_svc.facts.policy import parse_time
 from pipeline_svc.intake.models import RawEvent

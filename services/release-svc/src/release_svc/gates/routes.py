@@ -9,15 +9,15 @@ from greenzone_common.audit import Actor
 from greenzone_common.auth import CurrentUser
 from greenzone_common.problems import Problem
 from greenzone_common.service import Runtime, SessionsDep
-from release_svc.deps import FastGateCaller
 from release_svc.gates import service
 from release_svc.gates.schemas import GateDecisionRead, GateRequestBody
+from release_svc.roles import GateCaller
 
 router = APIRouter(tags=["gate"])
 
 
 @router.post("/gates/evaluate", response_model=GateDecisionRead)
-async def evaluate_gate(body: GateRequestBody, user: FastGateCaller, http: Request) -> Response:
+async def evaluate_gate(body: GateRequestBody, user: GateCaller, http: Request) -> Response:
     """May this service at this version go to this environment now? Decided from local projections only."""
     request = service.normalise(body.service, body.environment, body.version, body.commit, body.change_id)
     actor = Actor.from_request(user, http)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from greenzone_common.db import session_driver
 from report_svc.metrics import formulas as f
 from report_svc.projections.facts import (
     CatalogueService,
@@ -44,11 +45,9 @@ async def production_environments(session: AsyncSession) -> set[str]:
 
 
 async def _fetch(session: AsyncSession, query: str, *args: Any) -> list[Any]:
-    """Rows straight from asyncpg on the session's connection (and transaction): for the largest reads, where
-    SQLAlchemy's result processing cost more than the query."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
+    """Rows straight from asyncpg on the session's connection, in its transaction (one snapshot for every read):
+    for the largest reads, where SQLAlchemy's result processing cost more than the query."""
+    driver = await session_driver(session)
     rows: list[Any] = await driver.fetch(query, *args)
     return rows
 

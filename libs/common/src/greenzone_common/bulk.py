@@ -20,10 +20,11 @@ from sqlalchemy import Boolean, Column, DateTime, Float, Integer, LargeBinary, R
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_PREPARER = postgresql.dialect().identifier_preparer
+_DIALECT: Any = postgresql.dialect()  # type: ignore[no-untyped-call]  # the dialect class is untyped
+_PREPARER = _DIALECT.identifier_preparer
 
 
-def _array_type(column: Column[Any]) -> str:
+def array_type(column: Column[Any]) -> str:
     kind = column.type
     if isinstance(kind, postgresql.UUID):
         return "uuid[]"
@@ -46,7 +47,7 @@ def _array_type(column: Column[Any]) -> str:
 
 def conflict_clause(statement: postgresql.Insert) -> str:
     """The ``ON CONFLICT …`` clause of a SQLAlchemy PostgreSQL insert, as SQLAlchemy writes it (literal values)."""
-    sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    sql = str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
     start = sql.index(" ON CONFLICT ")
     end = sql.find(" RETURNING ", start)
     return sql[start + 1 : end if end >= 0 else len(sql)]
@@ -63,19 +64,26 @@ class BulkInsert:
         returning: Sequence[Column[Any]] | None = None,
         *,
         ordered: bool = False,
+        where: str = "",
+        prefix: str = "",
     ) -> None:
         """``ordered``: rows are inserted in the order given (identity columns such as the outbox's ``seq`` follow
-        it), as a multi-row ``VALUES`` would insert them."""
+        it), as a multi-row ``VALUES`` would insert them. ``where``: a condition on the insert (for a statement
+        embedded in a larger one, e.g. ``EXISTS (SELECT FROM c)``). ``prefix``: of its parameter names, so that
+        ``sql`` can sit beside other parameters in one statement."""
         cols = [table.c[name] for name in columns]
         self.columns = tuple(columns)
+        self.prefix = prefix
         self.jsonb = frozenset(c.name for c in cols if isinstance(c.type, postgresql.JSONB))
-        arrays = ", ".join(f"CAST(:c{i} AS {_array_type(c)})" for i, c in enumerate(cols))
+        arrays = ", ".join(f"CAST(:{prefix}c{i} AS {array_type(c)})" for i, c in enumerate(cols))
         names = ", ".join(f"c{i}" for i in range(len(cols)))
         picks = ", ".join(f"u.c{i}::jsonb" if c.name in self.jsonb else f"u.c{i}" for i, c in enumerate(cols))
         into = ", ".join(_PREPARER.quote(c.name) for c in cols)
         returned = list(returning if returning is not None else table.c)
         source = f"unnest({arrays}) WITH ORDINALITY AS u({names}, n)" if ordered else f"unnest({arrays}) AS u({names})"
         sql = f"INSERT INTO {_PREPARER.format_table(table)} ({into}) SELECT {picks} FROM {source}"
+        if where:
+            sql += f" WHERE {where}"
         if ordered:
             sql += " ORDER BY u.n"
         if conflict:
@@ -83,6 +91,7 @@ class BulkInsert:
         if returned:
             sql += f" RETURNING {', '.join(_PREPARER.quote(c.name) for c in returned)}"
         self.sql = sql
+        self.returns = bool(returned)
         self.statement: TextClause = text(sql).columns(*returned) if returned else text(sql)  # type: ignore[assignment]
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -100,9 +109,9 @@ class BulkInsert:
                         done[key] = json.dumps(v)
                     out.append(done[key])
                 values = out
-            params[f"c{i}"] = values
+            params[f"{self.prefix}c{i}"] = values
         return params
 
     async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Sequence[Row[Any]]:
         result = await session.execute(self.statement, self.parameters(rows))
-        return result.all() if result.returns_rows else []
+        return result.all() if self.returns else []
