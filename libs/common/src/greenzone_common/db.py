@@ -41,11 +41,11 @@ def declarative_base(schema: str) -> type[DeclarativeBase]:
     return Base
 
 
-def make_engine(settings: CommonSettings, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(settings: CommonSettings) -> AsyncEngine:
     return create_async_engine(
         settings.sqlalchemy_url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_overflow,
         pool_pre_ping=settings.database_pool_pre_ping,
         connect_args={"server_settings": {"application_name": settings.service_name}},
     )

@@ -30,6 +30,11 @@ class CommonSettings(BaseSettings):
     # a round trip before every checkout (about 0.3 ms of a request's CPU). Off: a connection found dead fails that
     # one request and SQLAlchemy then discards the whole pool; on, for links that drop idle connections silently.
     database_pool_pre_ping: bool = False
+    # connections each process keeps open. Beyond them up to ``overflow`` more are opened when a burst needs them and
+    # closed again when returned: each one costs a connection set-up and a PostgreSQL backend started and stopped,
+    # so a pool smaller than the usual concurrency pays that on every request of the burst.
+    database_pool_size: int = Field(default=20, ge=1)
+    database_pool_overflow: int = Field(default=10, ge=0)
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Tansu rejects both; real Kafka should turn idempotence on (deploy/k8s does).
     kafka_enable_idempotence: bool = False

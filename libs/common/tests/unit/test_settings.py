@@ -137,3 +137,21 @@ def test_environment_variables_use_the_greenzone_prefix(monkeypatch: pytest.Monk
 
     assert settings.kafka_bootstrap == "kafka-0:9092,kafka-1:9092"
     assert settings.max_body_bytes == 4096
+
+
+def test_the_engine_pools_as_many_connections_as_the_settings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenzone_common.db import make_engine
+
+    monkeypatch.setenv("GREENZONE_DATABASE_POOL_SIZE", "7")
+    monkeypatch.setenv("GREENZONE_DATABASE_POOL_OVERFLOW", "3")
+    engine = make_engine(CommonSettings())
+
+    assert engine.pool.size() == 7  # type: ignore[attr-defined]
+    assert engine.pool._max_overflow == 3  # type: ignore[attr-defined]
+
+
+def test_a_pool_of_no_connections_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENZONE_DATABASE_POOL_SIZE", "0")
+
+    with pytest.raises(ValueError, match="database_pool_size"):
+        CommonSettings()
