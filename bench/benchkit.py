@@ -78,7 +78,7 @@ def running(
     if factory:
         proc = devstack.start_service(module, port, env, log, extra=["--workers", str(workers)])
     else:
-        cmd = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [sys.executable, "-m", "greenzone_common.serve", module, "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--workers", str(workers), "--no-access-log", "--log-level", "warning", "--app-dir", str(BENCH)]
         proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     try:

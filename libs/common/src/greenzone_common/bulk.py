@@ -45,6 +45,19 @@ def array_type(column: Column[Any]) -> str:
     raise TypeError(f"no array type for {column.table.name}.{column.name} ({kind!r})")
 
 
+def unnest_rows(columns: Sequence[tuple[str, Column[Any]]], first: int = 1) -> str:
+    """``unnest(CAST($first AS t[]), …) WITH ORDINALITY AS u(alias, …, n)``: rows given to a driver-level statement
+    as one array per column, each ``(alias, the column it is written to)``; ``u.n`` is a row's place in the arrays.
+    Pick the values with :func:`picked`."""
+    arrays = ", ".join(f"CAST(${first + i} AS {array_type(c)})" for i, (_, c) in enumerate(columns))
+    return f"unnest({arrays}) WITH ORDINALITY AS u({', '.join(a for a, _ in columns)}, n)"
+
+
+def picked(alias: str, column: Column[Any]) -> str:
+    """``u.alias`` as ``column`` takes it (JSON travels as text in the arrays)."""
+    return f"u.{alias}::jsonb" if isinstance(column.type, postgresql.JSONB) else f"u.{alias}"
+
+
 def conflict_clause(statement: postgresql.Insert) -> str:
     """The ``ON CONFLICT …`` clause of a SQLAlchemy PostgreSQL insert, as SQLAlchemy writes it (literal values)."""
     sql = str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))

@@ -255,12 +255,13 @@ def service_env(base: dict[str, str], overrides: dict[str, str]) -> dict[str, st
 def start_service(
     module: str, port: int, env: dict[str, str], log_path: Path, extra: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
-    """A service as ``make run`` starts it: uvicorn running ``<module>:create_app`` as a factory."""
+    """A service as ``make run`` starts it: ``<module>:create_app`` as a factory under uvicorn, through
+    ``greenzone_common.serve`` (``extra`` may ask for ``--workers N``: each worker then has a socket of its own)."""
     return subprocess.Popen(
         [
             os.environ.get("GREENZONE_PYTHON", _python()),
             "-m",
-            "uvicorn",
+            "greenzone_common.serve",
             f"{module}:create_app",
             "--factory",
             "--host",
@@ -268,8 +269,6 @@ def start_service(
             "--port",
             str(port),
             "--no-access-log",
-            "--lifespan",
-            "on",
             *extra,
         ],
         env=env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -258,3 +259,50 @@ async def test_a_decision_that_cannot_be_recorded_leaves_nothing(
     assert not await query("SELECT 1 FROM release.changes WHERE service = $1", name)
     for _ in range(12):  # more than the pool holds
         assert (await gate(client, svc))["decision"] == "deny"
+
+
+async def test_concurrent_decisions_are_recorded_together_and_a_bad_one_fails_alone(
+    release_app: Any, client: httpx.AsyncClient, query: Query, svc: str
+) -> None:
+    """POST /gates/evaluate records the decisions of concurrent requests in batches (one statement for a batch):
+    every caller gets its own decision, recorded with its audit entry and its event in the order the batch holds
+    them; a decision that cannot be recorded (here a draft title longer than its column) fails its own request
+    and no other, and none of it is written."""
+    runtime = release_app.state.runtime
+    recorder = service.Recorder.of(runtime.engine, runtime.outbox.table)
+    before = (recorder.stats.batches, recorder.stats.items, recorder.stats.retried)
+    name = svc + "x" * (200 - len(svc))
+    transport = httpx.ASGITransport(app=release_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as raw:
+        asks = [{"service": svc, "environment": "production", "version": f"2.0.{i}"} for i in range(24)]
+        asks.insert(12, {"service": name, "environment": "production", "version": "v" * 100})
+        responses = await asyncio.gather(*(raw.post("/gates/evaluate", json=a, headers=PIPELINE) for a in asks))
+
+    statuses = [r.status_code for r in responses]
+    assert statuses[12] == 500 and statuses.count(200) == 24
+    decisions = [r.json() for i, r in enumerate(responses) if i != 12]
+    assert [d["version"] for d in decisions] == [f"2.0.{i}" for i in range(24)]
+    rows = await query(
+        "SELECT decision_id, change_id FROM release.gate_decisions WHERE service = $1 AND version LIKE '2.0.%'",
+        svc,
+    )
+    assert {(r["decision_id"], r["change_id"]) for r in rows} == {(d["decision_id"], d["change_id"]) for d in decisions}
+    audited = await query("SELECT entity_id FROM release.audit_log WHERE after->>'service' = $1", svc)
+    assert {d["decision_id"] for d in decisions} <= {r["entity_id"] for r in audited}
+    events = await query(
+        "SELECT data->>'decision_id' AS id, seq FROM release.outbox WHERE key = $1 AND data->>'version' LIKE '2.0.%'"
+        " ORDER BY seq",
+        svc,
+    )
+    assert sorted(e["id"] for e in events) == sorted(d["decision_id"] for d in decisions)
+    drafts = await query("SELECT change_id FROM release.changes WHERE service = $1 AND state = 'draft'", svc)
+    assert {d["change_id"] for d in decisions} <= {r["change_id"] for r in drafts}
+    assert not await query("SELECT 1 FROM release.gate_decisions WHERE service = $1", name)
+    assert not await query("SELECT 1 FROM release.outbox WHERE key = $1", name)
+    batches, items, retried = (
+        recorder.stats.batches - before[0],
+        recorder.stats.items - before[1],
+        recorder.stats.retried - before[2],
+    )
+    assert items >= 25 and batches < items  # recorded together, not one statement each
+    assert retried >= 1  # the batch holding the bad one was run again decision by decision

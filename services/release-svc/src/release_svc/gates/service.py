@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
+from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from typing import Any, NamedTuple
 
@@ -13,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from greenzone_common import audit as audit_trail
 from greenzone_common.audit import Actor
+from greenzone_common.batching import Coalescer
+from greenzone_common.bulk import picked, unnest_rows
 from greenzone_common.contracts.release import GateEvaluated
 from greenzone_common.db import pooled_driver, session_driver
 from greenzone_common.outbox import COLUMNS as OUTBOX_COLUMNS
@@ -136,10 +140,6 @@ def _columns(names: tuple[str, ...]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
-def _placeholders(first: int, count: int) -> str:
-    return ", ".join(f"${first + i}" for i in range(count))
-
-
 DECISION_COLUMNS = (
     "decision_id",
     "service",
@@ -153,45 +153,63 @@ DECISION_COLUMNS = (
     "requested_by",
     "evaluated_at",
 )
-_AUDIT_FIRST = len(DECISION_COLUMNS) + len(OUTBOX_COLUMNS) + 1
 
 
-def _record_sql(outbox: Table, *, draft: bool) -> str:
-    """The decision row, its audit entry, its ``gate.evaluated`` outbox row and (``draft``) the draft change, in
-    one statement: one round trip instead of four. $1..$11 the decision (in DECISION_COLUMNS order), $12..$20 the
-    outbox row, then the audit entry (audit.COLUMNS); the draft change reuses the decision's change id ($8),
-    service ($2), environment ($3), version ($4) and time ($11), and takes its title last."""
-    decision_table = GateDecisionRecord.__table__
-    assert isinstance(decision_table, Table)
-    change_table = ChangeView.__table__
-    assert isinstance(change_table, Table)
-    title = _AUDIT_FIRST + len(audit_trail.COLUMNS)
-    draft_cte = (
-        f"draft AS (INSERT INTO {_table(change_table)} (change_id, number, type, service, environment, state,"
-        f" state_rank, title, version, auto_created, updated_at)"
-        f" VALUES ($8, NULL, 'normal', $2, $3, 'draft', {int(DRAFT_RANK)}, ${title}, $4, true, $11)"
-        " ON CONFLICT DO NOTHING), "
-        if draft
-        else ""
-    )
+def _record_sql(outbox: Table) -> str:
+    """Decisions with their audit entries, their ``gate.evaluated`` outbox rows and the draft changes denials ask
+    for, in one statement: one round trip for a whole batch of decisions (see ``record``). Its parameters are
+    arrays, one per column of ``record_row``'s rows: the decision (DECISION_COLUMNS), the outbox row (OUTBOX
+    columns), the audit entry (audit.COLUMNS), and the draft change's title (NULL: no draft). A draft reuses its
+    decision's change id, service, environment, version and time. Rows are inserted in the order given, so the
+    outbox's ``seq`` follows the order the decisions were taken in."""
+    decisions = GateDecisionRecord.__table__
+    changes = ChangeView.__table__
+    assert isinstance(decisions, Table) and isinstance(changes, Table)
+    parts = [
+        *((f"d_{c}", decisions.c[c]) for c in DECISION_COLUMNS),
+        *((f"o_{c}", outbox.c[c]) for c in OUTBOX_COLUMNS),
+        *((f"a_{c}", audit.AUDIT.c[c]) for c in audit_trail.COLUMNS),
+        ("title", changes.c.title),
+    ]
+    pick = dict(parts)
+
+    def values(prefix: str, names: tuple[str, ...]) -> str:
+        return ", ".join(picked(f"{prefix}{c}", pick[f"{prefix}{c}"]) for c in names)
+
     return (
-        f"WITH {draft_cte}"
-        f"decision AS (INSERT INTO {_table(decision_table)} ({_columns(DECISION_COLUMNS)})"
-        f" VALUES ({_placeholders(1, len(DECISION_COLUMNS))})), "
-        f"entry AS ({audit_trail.insert_sql(audit.AUDIT, _AUDIT_FIRST)}) "
+        f"WITH u AS MATERIALIZED (SELECT * FROM {unnest_rows(parts)}), "
+        f"draft AS (INSERT INTO {_table(changes)} (change_id, number, type, service, environment, state,"
+        f" state_rank, title, version, auto_created, updated_at)"
+        f" SELECT u.d_change_id, NULL, 'normal', u.d_service, u.d_environment, 'draft', {int(DRAFT_RANK)}, u.title,"
+        " u.d_version, true, u.d_evaluated_at FROM u WHERE u.title IS NOT NULL ORDER BY u.n"
+        " ON CONFLICT DO NOTHING), "
+        f"decision AS (INSERT INTO {_table(decisions)} ({_columns(DECISION_COLUMNS)})"
+        f" SELECT {values('d_', DECISION_COLUMNS)} FROM u ORDER BY u.n), "
+        f"entry AS (INSERT INTO {_table(audit.AUDIT)} ({_columns(audit_trail.COLUMNS)})"
+        f" SELECT {values('a_', audit_trail.COLUMNS)} FROM u ORDER BY u.n) "
         f"INSERT INTO {_table(outbox)} ({_columns(OUTBOX_COLUMNS)})"
-        f" VALUES ({_placeholders(len(DECISION_COLUMNS) + 1, len(OUTBOX_COLUMNS))})"
+        f" SELECT {values('o_', OUTBOX_COLUMNS)} FROM u ORDER BY u.n"
     )
 
 
-_RECORD_SQL: dict[tuple[Table, bool], str] = {}
+_RECORD_SQL: dict[Table, str] = {}
 
 
-def record_sql(outbox: Table, *, draft: bool) -> str:
-    sql = _RECORD_SQL.get((outbox, draft))
+def record_sql(outbox: Table) -> str:
+    sql = _RECORD_SQL.get(outbox)
     if sql is None:
-        sql = _RECORD_SQL[(outbox, draft)] = _record_sql(outbox, draft=draft)
+        sql = _RECORD_SQL[outbox] = _record_sql(outbox)
     return sql
+
+
+def record_arrays(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """``record_sql``'s parameters for ``rows`` (each a ``record_row``): one array per column."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def record(driver: Any, outbox: Table, rows: Sequence[Sequence[Any]]) -> None:
+    """Record ``rows`` (``record_row``s) on ``driver``, in one statement: all of them, or none."""
+    await driver.execute(record_sql(outbox), *record_arrays(rows))
 
 
 class DecisionRecords(NamedTuple):
@@ -269,9 +287,9 @@ async def _decide(
     requested_by: str | None,
     now: datetime,
     actor: Actor,
-) -> tuple[DecisionRecords, str, list[Any]]:
-    """Read the snapshot on ``driver`` and decide: the decision's records, and the statement (with its parameters)
-    that records the decision, its audit entry, its event and the draft change a denial may ask for."""
+) -> tuple[DecisionRecords, list[Any]]:
+    """Read the snapshot on ``driver`` and decide: the decision's records, and its ``record_row``: the decision,
+    its event, its audit entry and the title of the draft change a denial may ask for (None: no draft)."""
     snapshot = await load_snapshot(driver, request, now)
     decision = policy.evaluate(request, snapshot, now)
     decision_id = str(uuid.uuid4())
@@ -313,9 +331,9 @@ async def _decide(
         to_json(event["headers"]).decode(),
     ]
     params += audit_trail.raw_values(audit.gate_evaluated_entry(actor, records.read, at))
-    if create:
-        params.append(f"Deploy {request.service} {request.version or request.commit or ''} to {request.environment}")
-    return records, record_sql(outbox.table, draft=create), params
+    draft = f"Deploy {request.service} {request.version or request.commit or ''} to {request.environment}"
+    params.append(draft if create else None)
+    return records, params
 
 
 async def evaluate(
@@ -330,8 +348,8 @@ async def evaluate(
     """Decide, and record the decision (row + audit entry + event, and the draft change a denial may ask for) in
     the caller's transaction (the session's unit of work)."""
     driver = await session_driver(session)
-    records, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
-    await driver.execute(sql, *params)
+    records, row = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
+    await record(driver, outbox.table, [row])
     outbox.staged(session)  # wake the relay once the caller commits
     return records.model()
 
@@ -345,16 +363,40 @@ async def evaluate_alone(
     now: datetime,
     actor: Actor,
 ) -> dict[str, Any]:
-    """A gate decision that is a use case of its own (POST /gates/evaluate): the snapshot, then the one statement
-    that records everything, on a pooled connection and without a session. One statement is atomic by itself, so
-    it needs no BEGIN and COMMIT (two round trips of four): it commits, or fails and leaves nothing, before the
-    answer is returned; the relay is woken after it, as the session's commit would have. Returns the answer in
-    JSON (GateDecisionRead's)."""
+    """A gate decision that is a use case of its own (POST /gates/evaluate): the snapshot on a pooled connection
+    and without a session, then the decision recorded with the others being taken meanwhile (``Recorder``). The
+    statement that records them is atomic by itself, so it needs no BEGIN and COMMIT: it commits, or fails and
+    leaves nothing, before the answer is returned; the relay is woken after it, as the session's commit would have.
+    Returns the answer in JSON (GateDecisionRead's)."""
     async with pooled_driver(engine) as driver:
-        records, sql, params = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
-        await driver.execute(sql, *params)
+        records, row = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
+    await Recorder.of(engine, outbox.table)(row)
     outbox.wake()
     return records.read
+
+
+class Recorder:
+    """Group commit for the gate's hot path: the decisions of concurrent requests recorded by one statement per
+    batch (``greenzone_common.batching``), on a pooled connection of their own. One per engine and outbox."""
+
+    _all: weakref.WeakKeyDictionary[AsyncEngine, Recorder] = weakref.WeakKeyDictionary()
+
+    def __init__(self, engine: AsyncEngine, outbox: Table) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.coalescer: Coalescer[list[Any], None] = Coalescer(self._record)
+
+    @classmethod
+    def of(cls, engine: AsyncEngine, outbox: Table) -> Coalescer[list[Any], None]:
+        recorder = cls._all.get(engine)
+        if recorder is None or recorder.outbox is not outbox:
+            recorder = cls._all[engine] = cls(engine, outbox)
+        return recorder.coalescer
+
+    async def _record(self, rows: list[list[Any]]) -> list[None]:
+        async with pooled_driver(self.engine) as driver:
+            await record(driver, self.outbox, rows)
+        return [None] * len(rows)
 
 
 async def get_decision(session: AsyncSession, decision_id: str) -> GateDecisionRecord | None:
