@@ -32,6 +32,7 @@ import asyncpg
 from benchkit import (
     closed_loop,
     create_database,
+    drained,
     echo_rate,
     load_average,
     open_loop,
@@ -172,6 +173,7 @@ def run(quick: bool) -> None:
                     "≥ 1,000",
                 )
             )
+            backlog = [asyncio.run(drained(database_url, "pipeline"))]
             batches = asyncio.run(closed_loop("batches", address, lambda i: batch(100_000 + i), 4, seconds))
             note(
                 (
@@ -179,6 +181,15 @@ def run(quick: bool) -> None:
                     f"{batches.rate * 500:,.0f} ({batches.count} batches, {batches.errors} errors)",
                     f"{batches.rate:,.2f} batches/s · p50 {batches.pct(0.5):.0f} ms a batch",
                     "≥ 20,000",
+                )
+            )
+            backlog.append(asyncio.run(drained(database_url, "pipeline")))
+            note(
+                (
+                    "outbox drained after each throughput phase (s)",
+                    " / ".join(f"{s:.1f}" for s in backlog),
+                    "the relay publishing what the phase staged, before the next phase starts",
+                    "",
                 )
             )
             scheduled = [webhook(20_000_000 + i) for i in range(int(500 * latency_seconds))]

@@ -142,6 +142,21 @@ class Connection:
         self.writer.close()
 
 
+async def drained(database_url: str, schema: str, timeout: float = 300.0) -> float:
+    """Wait until the relay has published every outbox row of ``schema``; the seconds it took. A measurement that
+    follows a heavy one starts from a quiet service instead of beside the relay draining the other's backlog."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(database_url)
+    try:
+        while time.perf_counter() - started < timeout:
+            if not await conn.fetchval(f'SELECT EXISTS (SELECT FROM "{schema}".outbox WHERE published_at IS NULL)'):
+                return time.perf_counter() - started
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise TimeoutError(f"{schema}.outbox still had unpublished rows after {timeout:.0f} s")
+
+
 def quiet_collector() -> None:
     """The load generator's own full garbage collections would stall it (50 ms seen) and count as server latency:
     what exists before a run is frozen, as the services freeze what their startup built."""

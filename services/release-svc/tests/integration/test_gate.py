@@ -264,13 +264,16 @@ async def test_a_decision_that_cannot_be_recorded_leaves_nothing(
 async def test_concurrent_decisions_are_recorded_together_and_a_bad_one_fails_alone(
     release_app: Any, client: httpx.AsyncClient, query: Query, svc: str
 ) -> None:
-    """POST /gates/evaluate records the decisions of concurrent requests in batches (one statement for a batch):
+    """POST /gates/evaluate reads the snapshots and records the decisions of concurrent requests in batches (one
+    statement for a batch):
     every caller gets its own decision, recorded with its audit entry and its event in the order the batch holds
     them; a decision that cannot be recorded (here a draft title longer than its column) fails its own request
     and no other, and none of it is written."""
     runtime = release_app.state.runtime
-    recorder = service.Recorder.of(runtime.engine, runtime.outbox.table)
+    batches = service.GateBatches.of(runtime.engine, runtime.outbox.table)
+    recorder, reader = batches.record, batches.read
     before = (recorder.stats.batches, recorder.stats.items, recorder.stats.retried)
+    reads_before = (reader.stats.batches, reader.stats.items)
     name = svc + "x" * (200 - len(svc))
     transport = httpx.ASGITransport(app=release_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as raw:
@@ -306,3 +309,5 @@ async def test_concurrent_decisions_are_recorded_together_and_a_bad_one_fails_al
     )
     assert items >= 25 and batches < items  # recorded together, not one statement each
     assert retried >= 1  # the batch holding the bad one was run again decision by decision
+    reads, asked = reader.stats.batches - reads_before[0], reader.stats.items - reads_before[1]
+    assert asked == 25 and reads < asked  # the snapshots too were read together

@@ -30,13 +30,15 @@ from release_svc.projections.models import ChangeView
 from release_svc.projections.states import DRAFT_RANK
 from release_svc.windows.policy import WindowRule
 
-# One round trip: everything the rules need, as one JSON document. It runs as an asyncpg prepared statement on the
-# connection that records the decision (in the caller's transaction when there is one): the gate is the hot path,
-# and the statement is the same every time.
-# $1 environment, $2 service, $3 version, $4 commit, $5 change_id (may be NULL, hence the casts), $6 now.
+# One round trip: everything the rules need, as one JSON document per request, for a batch of requests (``Reader``)
+# or for one (the deploy route, in its transaction). Arrays, one per parameter: environment, service, version,
+# commit, change_id (version, commit and change_id may be NULL), now; one row per request, in the order given.
 SNAPSHOT_SQL = """
+SELECT s.snapshot FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+  WITH ORDINALITY AS u(environment, service, version, commit, change_id, now, n)
+CROSS JOIN LATERAL (
 WITH env AS (
-    SELECT name, rank, protected, production FROM release.environments WHERE name = $1
+    SELECT name, rank, protected, production FROM release.environments WHERE name = u.environment
 ), lower_env AS (
     SELECT e.name FROM release.environments e, env WHERE e.rank < env.rank ORDER BY e.rank DESC LIMIT 1
 )
@@ -45,32 +47,33 @@ SELECT json_build_object(
   'lower_environment', (SELECT name FROM lower_env),
   'promoted', EXISTS (
     SELECT 1 FROM release.deployments d, lower_env
-    WHERE d.service = $2 AND d.environment = lower_env.name AND d.outcome = 'success'
-      AND ((CAST($3 AS varchar) IS NOT NULL AND d.version = $3)
-        OR (CAST($4 AS varchar) IS NOT NULL AND d.commit = $4))
+    WHERE d.service = u.service AND d.environment = lower_env.name AND d.outcome = 'success'
+      AND ((u.version IS NOT NULL AND d.version = u.version)
+        OR (u.commit IS NOT NULL AND d.commit = u.commit))
   ),
   'freezes', (SELECT coalesce(json_agg(f), '[]') FROM (
      SELECT id, name, start, "end", environments, services, reason FROM release.freezes
-     WHERE lifted_at IS NULL AND start <= $6 AND "end" > $6) f),
+     WHERE lifted_at IS NULL AND start <= u.now AND "end" > u.now) f),
   'windows', (SELECT coalesce(json_agg(w), '[]') FROM (
-     SELECT days, start, "end", timezone FROM release.windows WHERE environment = $1) w),
+     SELECT days, start, "end", timezone FROM release.windows WHERE environment = u.environment) w),
   'changes', (SELECT coalesce(json_agg(c), '[]') FROM (
      SELECT change_id, number, type, service, environment, state, version FROM release.changes
-     WHERE (service = $2 AND environment = $1 AND state_rank <= 3)
-        OR change_id = CAST($5 AS varchar)) c),
+     WHERE (service = u.service AND environment = u.environment AND state_rank <= 3)
+        OR change_id = u.change_id) c),
   'tests', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT DISTINCT ON (coalesce(suite, '')) suite, outcome FROM release.test_reports
-     WHERE service = $2
-       AND ((CAST($3 AS varchar) IS NOT NULL AND version = $3)
-         OR (CAST($4 AS varchar) IS NOT NULL AND commit = $4))
+     WHERE service = u.service
+       AND ((u.version IS NOT NULL AND version = u.version)
+         OR (u.commit IS NOT NULL AND commit = u.commit))
      ORDER BY coalesce(suite, ''), reported_at DESC, id DESC) t),
   'scans', (SELECT coalesce(json_agg(s), '[]') FROM (
      SELECT DISTINCT ON (coalesce(tool, '')) tool, critical, high FROM release.scan_reports
-     WHERE service = $2
-       AND ((CAST($3 AS varchar) IS NOT NULL AND version = $3)
-         OR (CAST($4 AS varchar) IS NOT NULL AND commit = $4))
+     WHERE service = u.service
+       AND ((u.version IS NOT NULL AND version = u.version)
+         OR (u.commit IS NOT NULL AND commit = u.commit))
      ORDER BY coalesce(tool, ''), reported_at DESC, id DESC) s)
 ) AS snapshot
+) s ORDER BY u.n
 """
 
 
@@ -82,11 +85,21 @@ def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+async def read_snapshots(driver: Any, asks: Sequence[tuple[policy.GateRequest, datetime]]) -> list[Any]:
+    """The projections' snapshots for ``asks`` (request, now), read on ``driver`` (an asyncpg connection) in one
+    statement: one JSON document each, in order."""
+    columns = zip(*((r.environment, r.service, r.version, r.commit, r.change_id, now) for r, now in asks), strict=True)
+    return [row[0] for row in await driver.fetch(SNAPSHOT_SQL, *(list(c) for c in columns))]
+
+
 async def load_snapshot(driver: Any, request: policy.GateRequest, now: datetime) -> policy.Snapshot:
-    """The projections' snapshot, read on ``driver`` (an asyncpg connection)."""
-    value = await driver.fetchval(
-        SNAPSHOT_SQL, request.environment, request.service, request.version, request.commit, request.change_id, now
-    )
+    """The projections' snapshot for one request, read on ``driver`` (an asyncpg connection)."""
+    (value,) = await read_snapshots(driver, [(request, now)])
+    return snapshot_of(value)
+
+
+def snapshot_of(value: Any) -> policy.Snapshot:
+    """The snapshot of one of ``SNAPSHOT_SQL``'s documents."""
     row = _json(value)  # one JSON document (one decoding) for the whole snapshot
     env = row["environment"]
     return policy.Snapshot(
@@ -279,8 +292,8 @@ def decision_records(
     return DecisionRecords(read, event, at)
 
 
-async def _decide(
-    driver: Any,
+def _decide(
+    snapshot: policy.Snapshot,
     outbox: Outbox,
     request: policy.GateRequest,
     *,
@@ -288,9 +301,8 @@ async def _decide(
     now: datetime,
     actor: Actor,
 ) -> tuple[DecisionRecords, list[Any]]:
-    """Read the snapshot on ``driver`` and decide: the decision's records, and its ``record_row``: the decision,
-    its event, its audit entry and the title of the draft change a denial may ask for (None: no draft)."""
-    snapshot = await load_snapshot(driver, request, now)
+    """Decide on ``snapshot``: the decision's records, and its ``record_row``: the decision, its event, its audit
+    entry and the title of the draft change a denial may ask for (None: no draft)."""
     decision = policy.evaluate(request, snapshot, now)
     decision_id = str(uuid.uuid4())
     change_id = decision.change_id
@@ -348,7 +360,8 @@ async def evaluate(
     """Decide, and record the decision (row + audit entry + event, and the draft change a denial may ask for) in
     the caller's transaction (the session's unit of work)."""
     driver = await session_driver(session)
-    records, row = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
+    snapshot = await load_snapshot(driver, request, now)
+    records, row = _decide(snapshot, outbox, request, requested_by=requested_by, now=now, actor=actor)
     await record(driver, outbox.table, [row])
     outbox.staged(session)  # wake the relay once the caller commits
     return records.model()
@@ -363,35 +376,42 @@ async def evaluate_alone(
     now: datetime,
     actor: Actor,
 ) -> dict[str, Any]:
-    """A gate decision that is a use case of its own (POST /gates/evaluate): the snapshot on a pooled connection
-    and without a session, then the decision recorded with the others being taken meanwhile (``Recorder``). The
-    statement that records them is atomic by itself, so it needs no BEGIN and COMMIT: it commits, or fails and
-    leaves nothing, before the answer is returned; the relay is woken after it, as the session's commit would have.
-    Returns the answer in JSON (GateDecisionRead's)."""
-    async with pooled_driver(engine) as driver:
-        records, row = await _decide(driver, outbox, request, requested_by=requested_by, now=now, actor=actor)
-    await Recorder.of(engine, outbox.table)(row)
+    """A gate decision that is a use case of its own (POST /gates/evaluate): its snapshot read, then its decision
+    recorded, each with those of the other requests in flight (``GateBatches``: one statement per batch, on pooled
+    connections, without sessions). The recording statement is atomic by itself, so it needs no BEGIN and COMMIT:
+    it commits, or fails and leaves nothing, before the answer is returned; the relay is woken after it, as the
+    session's commit would have. Returns the answer in JSON (GateDecisionRead's)."""
+    batches = GateBatches.of(engine, outbox.table)
+    snapshot = snapshot_of(await batches.read((request, now)))
+    records, row = _decide(snapshot, outbox, request, requested_by=requested_by, now=now, actor=actor)
+    await batches.record(row)
     outbox.wake()
     return records.read
 
 
-class Recorder:
-    """Group commit for the gate's hot path: the decisions of concurrent requests recorded by one statement per
-    batch (``greenzone_common.batching``), on a pooled connection of their own. One per engine and outbox."""
+class GateBatches:
+    """Group reads and group commit for the gate's hot path (``greenzone_common.batching``): the snapshots of the
+    requests in flight read by one statement per batch, and their decisions recorded by one statement per batch.
+    One per engine (per process and database)."""
 
-    _all: weakref.WeakKeyDictionary[AsyncEngine, Recorder] = weakref.WeakKeyDictionary()
+    _all: weakref.WeakKeyDictionary[AsyncEngine, GateBatches] = weakref.WeakKeyDictionary()
 
     def __init__(self, engine: AsyncEngine, outbox: Table) -> None:
         self.engine = engine
         self.outbox = outbox
-        self.coalescer: Coalescer[list[Any], None] = Coalescer(self._record)
+        self.read: Coalescer[tuple[policy.GateRequest, datetime], Any] = Coalescer(self._read)
+        self.record: Coalescer[list[Any], None] = Coalescer(self._record)
 
     @classmethod
-    def of(cls, engine: AsyncEngine, outbox: Table) -> Coalescer[list[Any], None]:
-        recorder = cls._all.get(engine)
-        if recorder is None or recorder.outbox is not outbox:
-            recorder = cls._all[engine] = cls(engine, outbox)
-        return recorder.coalescer
+    def of(cls, engine: AsyncEngine, outbox: Table) -> GateBatches:
+        batches = cls._all.get(engine)
+        if batches is None or batches.outbox is not outbox:
+            batches = cls._all[engine] = cls(engine, outbox)
+        return batches
+
+    async def _read(self, asks: list[tuple[policy.GateRequest, datetime]]) -> list[Any]:
+        async with pooled_driver(self.engine) as driver:
+            return await read_snapshots(driver, asks)
 
     async def _record(self, rows: list[list[Any]]) -> list[None]:
         async with pooled_driver(self.engine) as driver:
