@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64, help="keep-alive connections (closed loop)")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each closed-loop measurement")
-    parser.add_argument("--approvals", type=int, default=3000, help="changes prepared for the approvals run")
+    parser.add_argument("--approvals", type=int, default=10_000, help="changes prepared for the approvals run")
     parser.add_argument("--rate", type=float, default=200.0, help="creations per second for the latency run")
     parser.add_argument("--rate-seconds", type=float, default=20.0)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

@@ -45,17 +45,17 @@ def array_type(column: Column[Any]) -> str:
     raise TypeError(f"no array type for {column.table.name}.{column.name} ({kind!r})")
 
 
-def unnest_rows(columns: Sequence[tuple[str, Column[Any]]], first: int = 1) -> str:
-    """``unnest(CAST($first AS t[]), …) WITH ORDINALITY AS u(alias, …, n)``: rows given to a driver-level statement
-    as one array per column, each ``(alias, the column it is written to)``; ``u.n`` is a row's place in the arrays.
+def unnest_rows(columns: Sequence[tuple[str, Column[Any]]], first: int = 1, alias: str = "u") -> str:
+    """``unnest(CAST($first AS t[]), …) WITH ORDINALITY AS u(name, …, n)``: rows given to a driver-level statement
+    as one array per column, each ``(name, the column it is written to)``; ``u.n`` is a row's place in the arrays.
     Pick the values with :func:`picked`."""
     arrays = ", ".join(f"CAST(${first + i} AS {array_type(c)})" for i, (_, c) in enumerate(columns))
-    return f"unnest({arrays}) WITH ORDINALITY AS u({', '.join(a for a, _ in columns)}, n)"
+    return f"unnest({arrays}) WITH ORDINALITY AS {alias}({', '.join(name for name, _ in columns)}, n)"
 
 
-def picked(alias: str, column: Column[Any]) -> str:
-    """``u.alias`` as ``column`` takes it (JSON travels as text in the arrays)."""
-    return f"u.{alias}::jsonb" if isinstance(column.type, postgresql.JSONB) else f"u.{alias}"
+def picked(name: str, column: Column[Any], alias: str = "u") -> str:
+    """``u.name`` as ``column`` takes it (JSON travels as text in the arrays)."""
+    return f"{alias}.{name}::jsonb" if isinstance(column.type, postgresql.JSONB) else f"{alias}.{name}"
 
 
 def conflict_clause(statement: postgresql.Insert) -> str:

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from change_svc.changes import service
 from greenzone_common.testing.helpers import bearer
 
 from .conftest import (
@@ -457,3 +458,35 @@ async def test_concurrent_decisions_each_count_once(client: httpx.AsyncClient, d
         ["already-decided", "illegal-transition", "illegal-transition"],
         ["illegal-transition", "illegal-transition", "illegal-transition"],
     )
+
+
+async def test_decisions_in_flight_are_read_and_written_together(
+    change_app: Any, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """Approvals of different changes arriving together are read by one statement and written by one statement
+    per batch (``DecisionBatches``), and each is recorded exactly as on its own: its approval, its state, its
+    history entry and its events."""
+    ids = []
+    for _ in range(12):
+        cid = (await create(client))["id"]
+        await post(client, f"/changes/{cid}/submit", ALICE)
+        ids.append(cid)
+    batches = service.DecisionBatches.of(change_app.state.runtime.engine)
+    before = (batches.read.stats.batches, batches.read.stats.items, batches.write.stats.batches)
+    responses = await asyncio.gather(
+        *(client.post(f"/changes/{cid}/approvals", json={"decision": "approve"}, headers=BOB) for cid in ids)
+    )
+    assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses]
+    assert [r.json()["id"] for r in responses] == ids
+    assert all(r.json()["state"] == "approved" for r in responses)
+    reads = batches.read.stats.batches - before[0]
+    assert batches.read.stats.items - before[1] == 12 and reads < 12
+    assert batches.write.stats.batches - before[2] < 12
+    for cid in ids:
+        assert await db.fetchval("SELECT count(*) FROM change.approvals WHERE change_id = $1", cid) == 1
+        history = (await client.get(f"/changes/{cid}/history", headers=ALICE)).json()
+        assert [h["action"] for h in history] == ["created", "submitted", "approved"]
+        assert (await outbox_types(db, cid))[-2:] == [
+            "dev.greenzone.change.approval.recorded.v1",
+            "dev.greenzone.change.approved.v1",
+        ]

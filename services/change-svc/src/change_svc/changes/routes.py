@@ -27,7 +27,7 @@ from greenzone_common.auth import CurrentUser, Principal, RequireRole
 from greenzone_common.db import unit_of_work
 from greenzone_common.pagination import Page, PageDep
 from greenzone_common.problems import Problem
-from greenzone_common.service import OutboxDep, SessionsDep
+from greenzone_common.service import OutboxDep, RuntimeDep, SessionsDep
 
 router = APIRouter(tags=["changes"])
 
@@ -52,8 +52,7 @@ def actor(user: Principal, request: Request) -> service.Actor:
 
 @asynccontextmanager
 async def one_write(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """For a use case whose reads come first and whose writes are one statement (``service.create_change``,
-    ``service.decide``): no
+    """For a use case whose reads come first and whose writes are one statement (``service.create_change``): no
     transaction around them, so no BEGIN and COMMIT round trips. The statement is atomic on its own, and the reads
     see what they would see in a READ COMMITTED transaction (each statement its own snapshot). The session's commit
     costs no round trip; it wakes the relay when outbox rows were written."""
@@ -146,11 +145,12 @@ async def submit_change(
 
 @router.post("/changes/{change_id}/approvals", status_code=201, response_model=ChangeRead)
 async def decide_change(
-    change_id: str, body: ApprovalCreate, user: Approver, request: Request, sessions: SessionsDep, outbox: OutboxDep
+    change_id: str, body: ApprovalCreate, user: Approver, request: Request, runtime: RuntimeDep
 ) -> ChangeRead:
     with domain_errors():
-        async with one_write(sessions) as session:
-            change = await service.decide(session, outbox, change_id, body.decision, body.comment, actor(user, request))
+        change = await service.decide(
+            runtime.engine, runtime.outbox, change_id, body.decision, body.comment, actor(user, request)
+        )
     return service.to_read(change)
 
 

@@ -3,23 +3,25 @@ case). Every transition checks the lifecycle, records the audit entry and stages
 standard CDEvents ticket event in the same transaction.
 
 The two hot use cases, recording a change (``create_change``) and an approver's decision (``decide``), read first
-and then write everything in one statement (``store``: plain rows, prebuilt statements), so their routes run them
-without a surrounding transaction (``routes.one_write``); ``decide`` writes only if the change row is the version it
-read, and decides again otherwise."""
+and then write everything in one statement (``store``: plain rows, prebuilt statements), so they run without a
+surrounding transaction (``routes.one_write``; ``decide`` with the reads and writes of the other decisions in
+flight, ``DecisionBatches``); ``decide`` writes only if the change row is the version it read, and decides again
+otherwise."""
 
 from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from opentelemetry import trace
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from change_svc.changes import policy, store
 from change_svc.changes.models import Approval, Change, HistoryEntry, StandardTemplate
@@ -35,6 +37,7 @@ from change_svc.changes.schemas import (
 from change_svc.changes.store import ApprovalRow, ChangeRow
 from change_svc.projections import queries
 from greenzone_common import cdevents
+from greenzone_common.batching import Coalescer
 from greenzone_common.contracts import CDEVENTS_TOPIC
 from greenzone_common.contracts.base import EventData
 from greenzone_common.contracts.change import (
@@ -50,6 +53,7 @@ from greenzone_common.contracts.change import (
     ChangeSubmitted,
 )
 from greenzone_common.contracts.common import Approval as ApprovalPart
+from greenzone_common.db import pooled_driver
 from greenzone_common.envelope import ReceivedEvent
 from greenzone_common.outbox import Outbox
 from greenzone_common.pagination import Page, PageParams, page_of
@@ -616,42 +620,77 @@ async def submit(session: AsyncSession, outbox: Outbox, change_id: str, by: Acto
     return change
 
 
-async def read_for_decision(session: AsyncSession, change_id: str) -> ChangeRow:
-    """The change with its decisions and its row version, read in one snapshot (no lock)."""
-    match = NUMBER.match(change_id)
-    if match:
-        result = await session.execute(store.READ_FOR_DECISION_BY_NUMBER, {"key": int(match.group(1))})
-    else:
-        result = await session.execute(store.READ_FOR_DECISION_BY_ID, {"key": change_id})
-    change = store.change_with_approvals(result.all())
-    if change is None:
-        raise ChangeNotFound(change_id)
-    return change
+class DecisionBatches:
+    """Group reads and group commit for approvers' decisions (``greenzone_common.batching``): the changes the
+    decisions in flight are about, read by one statement per batch, and the decisions written by one statement per
+    batch, each applied only if its change is still the version read. One per engine (per process and database)."""
+
+    _all: weakref.WeakKeyDictionary[AsyncEngine, DecisionBatches] = weakref.WeakKeyDictionary()
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.read: Coalescer[str, ChangeRow | None] = Coalescer(self._read)
+        self.write: Coalescer[tuple[dict[str, Any], list[dict[str, Any]]], bool] = Coalescer(self._write)
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> DecisionBatches:
+        batches = cls._all.get(engine)
+        if batches is None:
+            batches = cls._all[engine] = cls(engine)
+        return batches
+
+    async def _read(self, keys: list[str]) -> list[ChangeRow | None]:
+        ids: list[str | None] = []
+        numbers: list[int | None] = []
+        for key in keys:
+            match = NUMBER.match(key)
+            ids.append(None if match else key)
+            numbers.append(int(match.group(1)) if match else None)
+        async with pooled_driver(self.engine) as driver:
+            rows = await driver.fetch(store.READ_FOR_DECISIONS, ids, numbers)
+        return store.changes_with_approvals(rows, len(keys))
+
+    async def _write(self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[bool]:
+        async with pooled_driver(self.engine) as driver:
+            written = {row["n"] for row in await driver.fetch(store.WRITE_DECISIONS, *store.decision_arrays(items))}
+        return [place in written for place in range(1, len(items) + 1)]
 
 
 async def decide(
-    session: AsyncSession, outbox: Outbox, change_id: str, decision: str, comment: str, by: Actor
+    engine: AsyncEngine, outbox: Outbox, change_id: str, decision: str, comment: str, by: Actor
 ) -> ChangeRow:
     """An approver's decision, decided on one read of the change and its earlier decisions and written in one
     statement that applies only if the change row is still the version read (optimistic concurrency: the other use
     cases lock the row and update it, so a concurrent one makes the write apply nothing and the decision is made
     again on a fresh read). Outcomes are those of deciding under the change's lock. The retries end: each one means
-    that another use case changed the change, and its lifecycle allows few such changes while it awaits approval."""
+    that another use case changed the change, and its lifecycle allows few such changes while it awaits approval.
+    The read and the write go with those of the other decisions in flight (``DecisionBatches``); neither needs a
+    transaction around it (each statement is atomic), and the relay is woken once the write has committed."""
+    batches = DecisionBatches.of(engine)
     for _ in range(DECISION_ATTEMPTS):
-        change = await read_for_decision(session, change_id)
+        change = await batches.read(change_id)
+        if change is None:
+            raise ChangeNotFound(change_id)
         if by.sub == change.requested_by:
             raise SegregationOfDuties(f"{by.sub} requested {change.display_number} and cannot decide on it")
         policy.check_transition("vote", change.state)
         if any(a.by == by.sub for a in change.approvals):
             raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}")
-        if await _write_decision(session, outbox, change, decision, comment, by):
+        try:
+            written = await batches.write(_decision_write(outbox, change, decision, comment, by))
+        except asyncpg.UniqueViolationError as exc:  # (change, approver): only if written behind our back
+            raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}") from exc
+        if written:
+            outbox.wake()
             return change
     raise RuntimeError(f"{change_id} changed under each of {DECISION_ATTEMPTS} attempts to record a decision")
 
 
-async def _write_decision(
-    session: AsyncSession, outbox: Outbox, change: ChangeRow, decision: str, comment: str, by: Actor
-) -> bool:
+def _decision_write(
+    outbox: Outbox, change: ChangeRow, decision: str, comment: str, by: Actor
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The decision applied to ``change`` (its state, approvals and row as the write leaves them), and the write:
+    its ``store.WRITE_DECISIONS`` parameters and its outbox rows."""
     now = _now()
     approval = ApprovalRow(by=by.sub, decision=decision, comment=comment, cab="cab" in by.roles, policy=False, at=now)
     change.approvals.append(approval)
@@ -697,12 +736,7 @@ async def _write_decision(
         **{"a_" + name: getattr(approval, name) for name in store.APPROVAL_COLUMNS},
         **store.history_params(history),
     }
-    try:
-        return await store.write(
-            session, outbox, store.WRITE_DECISION, params, _outbox_rows(outbox, change, by, now, ticket, *events)
-        )
-    except IntegrityError as exc:  # the unique key on (change, approver): cannot happen unless written behind our back
-        raise AlreadyDecided(f"{by.sub} already decided on {change.display_number}") from exc
+    return params, _outbox_rows(outbox, change, by, now, ticket, *events)
 
 
 async def start(

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import BigInteger, Column, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
 from change_svc.changes.models import Approval, Change, HistoryEntry
 from change_svc.db import SCHEMA
-from greenzone_common.bulk import BulkInsert
+from greenzone_common.bulk import BulkInsert, picked, unnest_rows
 from greenzone_common.outbox import COLUMNS as OUTBOX_COLUMNS
 from greenzone_common.outbox import Outbox
 from greenzone_common.plumbing import plumbing_tables
@@ -87,12 +87,6 @@ def _history_cte() -> str:
 
 #: the outbox rows of the two writes (their parameters ``o_c0`` …, from ``OUTBOX_ROWS.parameters``)
 OUTBOX_ROWS = BulkInsert(OUTBOX_TABLE, OUTBOX_COLUMNS, returning=[], ordered=True, prefix="o_")
-#: … only when the decision's ``c`` updated the change
-OUTBOX_ROWS_IF_DECIDED = BulkInsert(
-    OUTBOX_TABLE, OUTBOX_COLUMNS, returning=[], ordered=True, where="EXISTS (SELECT FROM c)", prefix="o_"
-)
-
-
 #: the change, its audit entry and its outbox rows
 INSERT_CHANGE: TextClause = text(
     f"WITH c AS (INSERT INTO {_fq(CHANGES)} {_values(CHANGES, CREATE_COLUMNS, 'c_')}), {_history_cte()} "
@@ -100,44 +94,73 @@ INSERT_CHANGE: TextClause = text(
 )
 
 
-def _cast(table: Table, name: str, bind: str) -> str:
-    """``bind`` cast to the column's type without its length: an INSERT … SELECT does not infer parameter types from
-    its target columns, and a cast to varchar(n) would truncate where the insert fails."""
-    column_type = table.c[name].type
-    if column_type.__class__.__name__ == "JSONB":
-        return f"CAST({bind} AS jsonb)"
-    pg = {str: "text", int: "bigint", bool: "boolean", datetime: "timestamptz"}[column_type.python_type]
-    return f"CAST({bind} AS {pg})"
-
-
-def _select_from_c(table: Table, columns: tuple[str, ...], prefix: str) -> str:
-    """``(change_id, col, …) SELECT c.id, CAST(:prefix_col AS …), … FROM c``: one row when ``c`` updated the change."""
-    names = [name for name in columns if name != "change_id"]
-    picks = ", ".join(_cast(table, name, f":{prefix}{name}") for name in names)
-    return f"(change_id, {', '.join(_q(c) for c in names)}) SELECT c.id, {picks} FROM c"
-
-
-_READ_DECISION = (
-    "SELECT "
+#: changes with their decisions in the order they were recorded (one row each; one row with NULLs when there is
+#: none) and their row versions, for a batch of keys (``$1`` ids, ``$2`` numbers: one of the two per key), each
+#: row tagged with its key's place ``n``: one statement for the approvals in flight (``service.DecisionBatches``)
+READ_FOR_DECISIONS = (
+    "SELECT u.n, "
     + ", ".join(f"c.{_q(c.name)}" for c in CHANGES.c)
     + ", c.xmin::text AS row_version, a.id AS a_id, "
     + ", ".join(f"a.{_q(n)} AS a_{n}" for n in APPROVAL_COLUMNS)
-    + f" FROM {_fq(CHANGES)} c LEFT JOIN {_fq(APPROVALS)} a ON a.change_id = c.id WHERE c.{{key}} = :key ORDER BY a.id"
+    + " FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(id, number, n)"
+    + f" JOIN {_fq(CHANGES)} c ON c.id = u.id OR c.number = u.number"
+    + f" LEFT JOIN {_fq(APPROVALS)} a ON a.change_id = c.id ORDER BY u.n, a.id"
 )
-#: a change with its decisions in the order they were recorded (one row each; one row with NULLs when there is
-#: none) and its row version, all read in one snapshot
-READ_FOR_DECISION_BY_ID: TextClause = text(_READ_DECISION.format(key="id"))
-READ_FOR_DECISION_BY_NUMBER: TextClause = text(_READ_DECISION.format(key="number"))
 
-#: an approver's decision, the change's new state, its audit entry and its outbox rows, all written only if the
-#: change row is still the version the decision was made on (``:row_version``), else nothing at all (rowcount 0).
+_DECISION_PARTS: list[tuple[str, Column[Any]]] = [
+    ("c_id", CHANGES.c.id),
+    ("c_state", CHANGES.c.state),
+    ("c_updated_at", CHANGES.c.updated_at),
+    ("c_decided_at", CHANGES.c.decided_at),
+    ("row_version", Column("row_version", Text())),
+    *((f"a_{name}", APPROVALS.c[name]) for name in APPROVAL_COLUMNS),
+    *((f"h_{name}", HISTORY.c[name]) for name in HISTORY_COLUMNS),
+]
+_DECISION_OUTBOX_PARTS: list[tuple[str, Column[Any]]] = [
+    *((f"o_{name}", OUTBOX_TABLE.c[name]) for name in OUTBOX_COLUMNS),
+    ("owner", Column("owner", BigInteger())),
+]
+_PARTS = dict(_DECISION_PARTS + _DECISION_OUTBOX_PARTS)
+
+
+def _picks(prefix: str, names: Sequence[str], alias: str = "u") -> str:
+    return ", ".join(picked(f"{prefix}{n}", _PARTS[f"{prefix}{n}"], alias) for n in names)
+
+
+#: approvers' decisions, each with its change's new state, its audit entry and its outbox rows, each written only
+#: if its change row is still the version the decision was made on (``row_version``), else nothing of it; returns
+#: the places ``n`` of the decisions written. Arrays: ``_DECISION_PARTS``, then the outbox rows'
+#: (``_DECISION_OUTBOX_PARTS``, ``owner`` the place of their decision). Two decisions on one change in one batch:
+#: the update applies one of them, and the other is decided again on a fresh read, as for any concurrent write.
 #: Every write of a change's approvals also updates its row, so an unchanged version means unchanged approvals.
-WRITE_DECISION: TextClause = text(
-    f"WITH c AS (UPDATE {_fq(CHANGES)} SET state = :c_state, updated_at = :c_updated_at, "
-    f"decided_at = :c_decided_at WHERE id = :c_id AND xmin::text = CAST(:row_version AS text) RETURNING id), "
-    f"a AS (INSERT INTO {_fq(APPROVALS)} {_select_from_c(APPROVALS, ('change_id', *APPROVAL_COLUMNS), 'a_')}), "
-    f"h AS (INSERT INTO {_fq(HISTORY)} {_select_from_c(HISTORY, HISTORY_COLUMNS, 'h_')}) " + OUTBOX_ROWS_IF_DECIDED.sql
+WRITE_DECISIONS = (
+    f"WITH u AS MATERIALIZED (SELECT * FROM {unnest_rows(_DECISION_PARTS)}), "
+    f"c AS (UPDATE {_fq(CHANGES)} t SET state = u.c_state, updated_at = u.c_updated_at, decided_at = u.c_decided_at"
+    " FROM u WHERE t.id = u.c_id AND t.xmin::text = u.row_version RETURNING t.id, u.n), "
+    f"a AS (INSERT INTO {_fq(APPROVALS)} (change_id, {', '.join(_q(n) for n in APPROVAL_COLUMNS)})"
+    f" SELECT c.id, {_picks('a_', APPROVAL_COLUMNS)} FROM c JOIN u ON u.n = c.n ORDER BY u.n), "
+    f"h AS (INSERT INTO {_fq(HISTORY)} ({', '.join(_q(n) for n in HISTORY_COLUMNS)})"
+    f" SELECT {_picks('h_', HISTORY_COLUMNS)} FROM c JOIN u ON u.n = c.n ORDER BY u.n), "
+    f"o AS (INSERT INTO {_fq(OUTBOX_TABLE)} ({', '.join(_q(n) for n in OUTBOX_COLUMNS)})"
+    f" SELECT {_picks('o_', OUTBOX_COLUMNS, 'o')}"
+    f" FROM {unnest_rows(_DECISION_OUTBOX_PARTS, len(_DECISION_PARTS) + 1, 'o')} JOIN c ON c.n = o.owner"
+    " ORDER BY o.n) "
+    "SELECT n FROM c"
 )
+
+
+def decision_arrays(items: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[list[Any]]:
+    """``WRITE_DECISIONS``' parameters for ``items``: (the decision's parameters by ``_DECISION_PARTS`` name, its
+    outbox rows)."""
+    arrays: list[list[Any]] = [[params[name] for params, _ in items] for name, _ in _DECISION_PARTS]
+    outbox: list[list[Any]] = [[] for _ in _DECISION_OUTBOX_PARTS]
+    for place, (_, rows) in enumerate(items, start=1):
+        for row in rows:
+            for i, name in enumerate(OUTBOX_COLUMNS):
+                value = row[name]
+                outbox[i].append(json.dumps(value) if name in ("data", "headers") else value)
+            outbox[-1].append(place)
+    return arrays + outbox
 
 
 @dataclass(slots=True)
@@ -212,27 +235,37 @@ def history_params(row: dict[str, Any]) -> dict[str, Any]:
 
 
 _CHANGE_FIELDS = tuple(c.name for c in CHANGES.c)
+_JSON_FIELDS = frozenset(c.name for c in CHANGES.c if c.type.__class__.__name__ == "JSONB")
 
 
-def change_with_approvals(rows: Sequence[Any]) -> ChangeRow | None:
-    """The change of ``READ_FOR_DECISION_*``'s rows (None when there is none)."""
-    if not rows:
-        return None
-    first = rows[0]._mapping
-    change = ChangeRow(**{name: first[name] for name in _CHANGE_FIELDS}, row_version=first["row_version"])
-    change.approvals = [
-        ApprovalRow(r.a_by, r.a_decision, r.a_comment, r.a_cab, r.a_policy, r.a_at) for r in rows if r.a_id is not None
-    ]
-    return change
+def changes_with_approvals(rows: Sequence[Any], keys: int) -> list[ChangeRow | None]:
+    """The changes of ``READ_FOR_DECISIONS``' rows, one per key in order (None: no such change)."""
+    grouped: list[list[Any]] = [[] for _ in range(keys)]
+    for row in rows:
+        grouped[row["n"] - 1].append(row)
+    changes: list[ChangeRow | None] = []
+    for group in grouped:
+        if not group:
+            changes.append(None)
+            continue
+        first = group[0]
+        values = {name: first[name] for name in _CHANGE_FIELDS}
+        for name in _JSON_FIELDS:
+            if isinstance(values[name], str):
+                values[name] = json.loads(values[name])
+        change = ChangeRow(**values, row_version=first["row_version"])
+        change.approvals = [
+            ApprovalRow(r["a_by"], r["a_decision"], r["a_comment"], r["a_cab"], r["a_policy"], r["a_at"])
+            for r in group
+            if r["a_id"] is not None
+        ]
+        changes.append(change)
+    return changes
 
 
 async def write(
     session: AsyncSession, outbox: Outbox, stmt: TextClause, params: dict[str, Any], rows: list[dict[str, Any]]
-) -> bool:
-    """Execute one of the write statements with its outbox rows; the relay is woken once the transaction commits.
-    False when it wrote nothing (``WRITE_DECISION`` on a change that changed since it was read)."""
-    result = await session.execute(stmt, {**params, **OUTBOX_ROWS.parameters(rows)})
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return False
+) -> None:
+    """Execute one of the write statements with its outbox rows; the relay is woken once the transaction commits."""
+    await session.execute(stmt, {**params, **OUTBOX_ROWS.parameters(rows)})
     outbox.staged(session)
-    return True
