@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import asyncpg
@@ -9,10 +10,13 @@ import httpx
 import pytest
 
 from greenzone_common.contracts.pipeline import DeploymentObserved
+from pipeline_svc.config import Settings
+from pipeline_svc.intake.service import DeliveryBatches
+from pipeline_svc.main import create_app
 from pipeline_svc.sources import github
 
 from ..conformance import GITHUB, GITLAB, GITLAB_EVENT_HEADER, github_files, gitlab_files, load
-from .conftest import body_of, count, github_headers, gitlab_headers, outbox_types
+from .conftest import body_of, count, github_headers, gitlab_headers, outbox_types, running
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +162,44 @@ async def test_github_form_encoded_delivery_is_accepted(client: httpx.AsyncClien
     response = await client.post("/webhooks/github", content=body, headers=headers)
     assert response.status_code == 202, response.text
     assert await count(db, "deployments") == 1
+
+
+async def test_webhooks_in_flight_are_accepted_together_each_with_its_own_outcome_and_trace(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Concurrent webhooks go to the database in batches (one transaction each, ``DeliveryBatches``), and each
+    answer is what it would be on its own: the same deployment told by 12 deliveries is one fact (one answer says
+    1, the others 0), a delivery sent twice at once is stored once (the other answer: duplicate), and each
+    delivery's events carry its own request's trace."""
+    body = (GITHUB / "deployment_status/created.1.json").read_bytes()
+    deliveries = [f"batch-{i}" for i in range(12)] + ["batch-3"]
+    traces = [f"{i + 1:032x}" for i in range(len(deliveries))]
+    app = create_app(settings)
+    async with running(app) as client:
+        batches = DeliveryBatches.of(app.state.runtime.sessions, app.state.runtime.outbox)
+        before = (batches.accept.stats.batches, batches.accept.stats.items)
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/webhooks/github",
+                    content=body,
+                    headers={
+                        **github_headers("deployment_status", body, delivery=d),
+                        "traceparent": f"00-{t}-{1:016x}-01",
+                    },
+                )
+                for d, t in zip(deliveries, traces, strict=True)
+            )
+        )
+        assert batches.accept.stats.items - before[1] == 13
+        assert batches.accept.stats.batches - before[0] < 13  # together, not one transaction each
+
+    answers = [r.json() for r in responses]
+    assert sorted(r.status_code for r in responses) == [200] + [202] * 12
+    assert sorted(a["status"] for a in answers) == ["accepted"] * 12 + ["duplicate"]
+    assert sorted(a.get("facts", 0) for a in answers) == [0] * 12 + [1]
+    assert await count(db, "raw_events") == 12 and await count(db, "deployments") == 1
+    [recorder] = [i for i, a in enumerate(answers) if a.get("facts") == 1]
+    rows = await db.fetch("SELECT headers FROM pipeline.outbox ORDER BY seq")
+    assert len(rows) == 2
+    assert all(json.loads(r["headers"])["traceparent"].split("-")[1] == traces[recorder] for r in rows)

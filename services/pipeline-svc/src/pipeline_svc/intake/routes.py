@@ -121,9 +121,7 @@ async def github_webhook(request: Request, sessions: SessionsDep, outbox: Outbox
         else None,
         facts=github.map_event(event, payload),
     )
-    async with unit_of_work(sessions) as session:
-        outcome = await service.accept(session, outbox, [delivery])
-    return _answer(outcome)
+    return _answer(await service.DeliveryBatches.of(sessions, outbox).one(delivery))
 
 
 @router.post(
@@ -158,9 +156,7 @@ async def gitlab_webhook(request: Request, sessions: SessionsDep, outbox: Outbox
         source=gitlab.project_path(payload) or (project or {}).get("web_url"),
         facts=gitlab.map_event(event, payload),
     )
-    async with unit_of_work(sessions) as session:
-        outcome = await service.accept(session, outbox, [delivery])
-    return _answer(outcome)
+    return _answer(await service.DeliveryBatches.of(sessions, outbox).one(delivery))
 
 
 @router.post(
