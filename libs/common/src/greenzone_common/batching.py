@@ -104,11 +104,6 @@ class Coalescer(Generic[T, R]):
         for (_, future), result in zip(batch, results, strict=True):
             _resolve(future, result)
 
-    async def aclose(self) -> None:
-        """Wait for the batches in flight (on shutdown, after the server stopped taking requests)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
 
 def _resolve(future: asyncio.Future[R], result: R) -> None:
     if not future.done():
