@@ -4,7 +4,8 @@
 
 Starts an embedded PostgreSQL (fsync on) and the Tansu broker unless ``GREENZONE_DATABASE_URL`` /
 ``GREENZONE_KAFKA_BOOTSTRAP`` point at existing ones, creates a fresh database, starts change-svc as ``make run``
-does (``uvicorn change_svc.main:create_app --factory --workers N``: migrations, relay and consumers included), then
+does (``python -m greenzone_common.serve change_svc.main:create_app --factory --workers N``: uvicorn workers
+each on a socket of its own; migrations, relay and consumers included), then
 measures:
 
 1. creations/s: ``POST /changes`` (risk from the projections, the change row, its audit entry and its outbox event

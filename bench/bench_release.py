@@ -5,14 +5,15 @@
 Starts an embedded PostgreSQL (fsync on) and the Tansu broker, unless ``GREENZONE_DATABASE_URL`` /
 ``GREENZONE_KAFKA_BOOTSTRAP`` point at existing ones, migrates a fresh database, seeds the projections the gate reads
 (approved changes, staging deployments, test and scan evidence for most services, a window, freezes), starts
-``uvicorn release_svc.main:create_app --workers 2``, then measures:
+release-svc with 2 uvicorn workers (``greenzone_common.serve``, as ``make run`` starts it), then measures:
 
 1. throughput: C keep-alive connections send requests back to back for S seconds → decisions/s;
 2. latency at a fixed rate: an open-loop schedule of R requests/s (default 500) for S seconds; each latency is
    measured from the request's scheduled time, so a stall counts against every request queued behind it.
 
-Every decision is the whole thing: JWT check, the projections snapshot (one query), the rules, the decision row and
-its ``gate.evaluated`` outbox row committed (the relay publishes them meanwhile). The requests mix production (all
+Every decision is the whole thing: JWT check, the projections snapshot, the rules, the decision row and its
+``gate.evaluated`` outbox row committed (the relay publishes them meanwhile); concurrent requests' snapshots and
+records go to PostgreSQL one statement per batch (``GateBatches``), as in production. The requests mix production (all
 rules; most allowed, some denied with an auto-drafted change) and staging (freeze rule only).
 Targets (issue 5): ≥ 2,000 decisions/s and p99 < 20 ms at 500/s.
 """
