@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger("greenzone.serve")
+RESTART_BACKOFF_SECONDS = 2.0
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -109,12 +110,16 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         self.workers = [self._start() for _ in range(self.count)]
+        started = [time.monotonic()] * self.count
         while not self.stopping:
             time.sleep(0.2)
             for i, process in enumerate(self.workers):
                 if not process.is_alive() and not self.stopping:
                     log.warning("serve.worker_exited", pid=process.pid, exitcode=process.exitcode)
+                    if time.monotonic() - started[i] < RESTART_BACKOFF_SECONDS:
+                        time.sleep(RESTART_BACKOFF_SECONDS)  # one that cannot start is not restarted in a tight loop
                     self.workers[i] = self._start()
+                    started[i] = time.monotonic()
         for process in self.workers:
             if process.is_alive() and process.pid is not None:
                 process.terminate()
