@@ -13,6 +13,7 @@ item is run again on its own, so that one bad item fails its own caller and no o
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,23 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K")
+
+_ONE_PER: weakref.WeakKeyDictionary[object, dict[type, object]] = weakref.WeakKeyDictionary()
+
+
+def one_per(owner: object, kind: type[K], make: Callable[[], K]) -> K:
+    """The one ``kind`` of ``owner`` (the engine or session factory whose requests a service's coalescers group):
+    made by ``make`` on first use, gone with the owner. Coalescers are per process and database, like the pool
+    their batches run on."""
+    kinds = _ONE_PER.get(owner)
+    if kinds is None:
+        kinds = _ONE_PER[owner] = {}
+    made = kinds.get(kind)
+    if made is None:
+        made = kinds[kind] = make()
+    assert isinstance(made, kind)
+    return made
 
 
 @dataclass

@@ -116,3 +116,29 @@ async def test_a_run_that_answers_the_wrong_number_of_results_fails_every_caller
 def test_a_coalescer_needs_room_for_one_item() -> None:
     with pytest.raises(ValueError):
         Coalescer(Recorder(), max_batch=0)
+
+
+def test_one_per_owner_is_made_once_and_goes_with_its_owner() -> None:
+    import gc
+
+    from greenzone_common.batching import _ONE_PER, one_per
+
+    class Owner:
+        pass
+
+    class Kind:
+        pass
+
+    made: list[Kind] = []
+
+    def make() -> Kind:
+        made.append(Kind())
+        return made[-1]
+
+    first, second = Owner(), Owner()
+    assert one_per(first, Kind, make) is one_per(first, Kind, make) is made[0]
+    assert one_per(second, Kind, make) is made[1]
+    owners = len(_ONE_PER)
+    del first
+    gc.collect()
+    assert len(_ONE_PER) == owners - 1 and second in _ONE_PER

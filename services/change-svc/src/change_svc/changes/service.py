@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import uuid
-import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from change_svc.changes.schemas import (
 from change_svc.changes.store import ApprovalRow, ChangeRow
 from change_svc.projections import queries
 from greenzone_common import cdevents
-from greenzone_common.batching import Coalescer
+from greenzone_common.batching import Coalescer, one_per
 from greenzone_common.contracts import CDEVENTS_TOPIC
 from greenzone_common.contracts.base import EventData
 from greenzone_common.contracts.change import (
@@ -625,8 +624,6 @@ class DecisionBatches:
     decisions in flight are about, read by one statement per batch, and the decisions written by one statement per
     batch, each applied only if its change is still the version read. One per engine (per process and database)."""
 
-    _all: weakref.WeakKeyDictionary[AsyncEngine, DecisionBatches] = weakref.WeakKeyDictionary()
-
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.read: Coalescer[str, ChangeRow | None] = Coalescer(self._read)
@@ -634,10 +631,7 @@ class DecisionBatches:
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> DecisionBatches:
-        batches = cls._all.get(engine)
-        if batches is None:
-            batches = cls._all[engine] = cls(engine)
-        return batches
+        return one_per(engine, cls, lambda: cls(engine))
 
     async def _read(self, keys: list[str]) -> list[ChangeRow | None]:
         ids: list[str | None] = []

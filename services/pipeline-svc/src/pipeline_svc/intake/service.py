@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from greenzone_common.batching import Coalescer
+from greenzone_common.batching import Coalescer, one_per
 from greenzone_common.bulk import BulkInsert
 from greenzone_common.db import unit_of_work
 from greenzone_common.outbox import Outbox
@@ -104,8 +103,6 @@ class DeliveryBatches:
     rows carry its own request's trace. A batch that fails is rolled back whole and each delivery accepted again in
     a transaction of its own. One per session factory (per process and database)."""
 
-    _all: weakref.WeakKeyDictionary[Any, DeliveryBatches] = weakref.WeakKeyDictionary()
-
     def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
         self.sessions = sessions
         self.outbox = outbox
@@ -113,10 +110,7 @@ class DeliveryBatches:
 
     @classmethod
     def of(cls, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> DeliveryBatches:
-        batches = cls._all.get(sessions)
-        if batches is None or batches.outbox is not outbox:
-            batches = cls._all[sessions] = cls(sessions, outbox)
-        return batches
+        return one_per(sessions, cls, lambda: cls(sessions, outbox))
 
     async def one(self, delivery: Delivery) -> Outcome:
         """Accept ``delivery`` with the others in flight; its outcome once the batch has committed."""

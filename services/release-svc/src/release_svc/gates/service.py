@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from typing import Any, NamedTuple
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from greenzone_common import audit as audit_trail
 from greenzone_common.audit import Actor
-from greenzone_common.batching import Coalescer
+from greenzone_common.batching import Coalescer, one_per
 from greenzone_common.bulk import picked, unnest_rows
 from greenzone_common.contracts.release import GateEvaluated
 from greenzone_common.db import pooled_driver, session_driver
@@ -394,8 +393,6 @@ class GateBatches:
     requests in flight read by one statement per batch, and their decisions recorded by one statement per batch.
     One per engine (per process and database)."""
 
-    _all: weakref.WeakKeyDictionary[AsyncEngine, GateBatches] = weakref.WeakKeyDictionary()
-
     def __init__(self, engine: AsyncEngine, outbox: Table) -> None:
         self.engine = engine
         self.outbox = outbox
@@ -404,10 +401,7 @@ class GateBatches:
 
     @classmethod
     def of(cls, engine: AsyncEngine, outbox: Table) -> GateBatches:
-        batches = cls._all.get(engine)
-        if batches is None or batches.outbox is not outbox:
-            batches = cls._all[engine] = cls(engine, outbox)
-        return batches
+        return one_per(engine, cls, lambda: cls(engine, outbox))
 
     async def _read(self, asks: list[tuple[policy.GateRequest, datetime]]) -> list[Any]:
         async with pooled_driver(self.engine) as driver:
