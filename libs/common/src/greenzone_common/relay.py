@@ -12,7 +12,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +56,8 @@ class Relay:
         self._last_retention = 0.0
         self._select = (
             "SELECT seq, id::text AS id, topic, key, type, source, subject, time, data::text AS data, "
-            f'headers::text AS headers FROM "{schema}".outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1'
+            "headers->>'traceparent' AS traceparent, headers->>'tracestate' AS tracestate "
+            f'FROM "{schema}".outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1'
         )
         self._mark = f'UPDATE "{schema}".outbox SET published_at = now() WHERE seq = ANY($1::bigint[])'
 
@@ -128,7 +128,7 @@ class Relay:
                 subject=row["subject"],
                 time=row["time"],
                 data=row["data"].encode(),
-                trace=json.loads(row["headers"]),
+                trace={"traceparent": row["traceparent"], "tracestate": row["tracestate"]},
             )
             futures.append(await self.producer.send(row["topic"], value=value, key=key, headers=headers))
         # marking waits for every acknowledgement; one failure fails the batch (it is all republished)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -133,3 +133,58 @@ def test_unparseable_time_attribute_is_malformed() -> None:
 
     with pytest.raises(MalformedEvent, match="invalid CloudEvent attributes"):
         received(key, value, headers)
+
+
+# The SDK is the reference for what binary mode looks like: encode must write what its to_binary writes.
+SDK_CASES = [
+    {},
+    {"time": datetime(2026, 3, 2, 9, 0, 5, 123456, tzinfo=UTC)},
+    {"time": datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=2)))},
+    {"data": b'{"already":"serialised"}'},
+    {"data": {"at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "n": [1, 2.5, None], "é": "ü"}},
+    {"subject": "svc/ünïcode", "source": "https://ci.example/ü"},
+]
+
+
+@pytest.mark.parametrize("overrides", SDK_CASES)
+def test_encode_writes_what_the_cloudevents_sdk_writes(overrides: dict[str, object]) -> None:
+    from cloudevents.core.bindings import kafka as sdk
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
+
+    values: dict[str, object] = {
+        "id": "7d1f3c1e-0000-4000-8000-000000000001",
+        "source": "/greenzone/change-svc",
+        "type": "dev.greenzone.change.created.v1",
+        "subject": "change-42",
+        "time": WHEN,
+        "data": {"change_id": "change-42"},
+        **overrides,
+    }
+    key, value, headers = encode(**values)  # type: ignore[arg-type]
+    event = CloudEvent(
+        attributes={"specversion": "1.0"}
+        | {k: values[k] for k in ("id", "source", "type", "subject", "time")}
+        | {"datacontenttype": JSON},
+        data=values["data"],  # type: ignore[arg-type]
+    )
+    message = sdk.to_binary(event, JSONFormat(), key_mapper=lambda e: e.get_subject())
+
+    assert key == str(message.key).encode()
+    assert value == message.value
+    assert headers == list(message.headers.items())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"id": ""}, "id"),
+        ({"source": ""}, "source"),
+        ({"type": ""}, "type"),
+        ({"subject": ""}, "subject"),
+        ({"time": datetime(2026, 3, 2, 9, 0)}, "time"),
+    ],
+)
+def test_encode_refuses_what_the_sdk_refuses(overrides: dict[str, object], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        encoded(**overrides)
