@@ -10,7 +10,10 @@ Measures, with benchkit's keep-alive load generator on the same machine:
 1. signed GitHub ``deployment_status`` webhooks/s (HMAC checked, raw event + deployment + 2 outbox rows in one
    transaction), beside the echo app's requests/s (same bodies, same client, same concurrency): the ratio is what
    the work costs;
-2. ``POST /events`` in batches of 500 CDEvents ``pipelinerun.finished`` (schema-validated): events/s;
+2. ``POST /events`` in batches of 500 CDEvents ``pipelinerun.finished`` (schema-validated): events/s, beside the
+   database alone: the statements the service's ``accept`` sends for such batches (captured, rolled back), replayed
+   with raw asyncpg on 4 connections into a fresh database with nothing else running (``storage_ceiling``). No
+   intake can take more on this machine without writing less per event;
 3. p50/p99 latency of signed webhooks sent open-loop at 500/s (latency from when each was due).
 
 Targets (issue 3): ≥ 1,000 verified webhooks/s, ≥ 20,000 events/s in batches of 500, p99 < 100 ms at 500/s.
@@ -30,12 +33,15 @@ from pathlib import Path
 
 import asyncpg
 from benchkit import (
+    captured_statements,
     closed_loop,
     create_database,
     drained,
     echo_rate,
     load_average,
+    loop_speed,
     open_loop,
+    replayed_rate,
     request_bytes,
     running,
     started_stack,
@@ -44,10 +50,15 @@ from rich.console import Console
 from rich.table import Table
 
 from greenzone_common.auth import issue_dev_token
+from greenzone_common.db import make_engine, make_sessionmaker
 from greenzone_common.migrations import migrate
+from greenzone_common.outbox import Outbox
+from greenzone_common.plumbing import plumbing_tables
 from greenzone_common.settings import DEV_JWT_SECRET
 from pipeline_svc.config import Settings
+from pipeline_svc.intake import service
 from pipeline_svc.main import SPEC
+from pipeline_svc.sources import cloudevents
 from pipeline_svc.sources.signatures import github_signature
 
 SECRET = "bench-github-secret"
@@ -122,6 +133,32 @@ def cdevent_batch(start: int, size: int) -> bytes:
 # ------------------------------------------------------------------------------------------------------- run
 
 
+async def storage_ceiling(admin_url: str, batches: int) -> float:
+    """Events/s the database alone takes for ``POST /events`` batches of 500: each batch's statements, as the
+    service's own ``accept`` sends them (captured in a transaction that is rolled back), replayed with raw asyncpg on
+    4 connections into a fresh database, with no HTTP, validation or mapping in the loop and no relay beside it."""
+    database_url = await create_database(admin_url, "pipeline_ceiling")
+    settings = Settings(database_url=database_url)
+    await migrate(settings, SPEC.migrations, SPEC.schema)
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    outbox = Outbox(plumbing_tables(SPEC.metadata).outbox, source=SPEC.source)
+    headers = {"content-type": cloudevents.BATCH, "x-greenzone-sub": "bench"}
+    transactions = []
+    try:
+        for i in range(batches):
+            events = cloudevents.parse_request(headers, cdevent_batch(500_000 + i * 500, 500), max_batch=500)
+            deliveries = [service.delivery_of(e, headers) for e in events]
+            with captured_statements(engine) as statements:
+                async with sessions() as session:
+                    await service.accept(session, outbox, deliveries)
+                    await session.rollback()
+            transactions.append(statements)
+    finally:
+        await engine.dispose()
+    return await replayed_rate(database_url, transactions, 4) * 500
+
+
 async def counts(database_url: str) -> tuple[int, int]:
     conn = await asyncpg.connect(database_url)
     try:
@@ -141,7 +178,7 @@ def run(quick: bool) -> None:
         rows.append(row)
         console.print(" · ".join(row))  # as measured, so a long run shows progress
 
-    load_before = load_average()
+    load_before, speed_before = load_average(), loop_speed()
     with tempfile.TemporaryDirectory(prefix="greenzone-bench-pipeline-") as tmp, started_stack(Path(tmp)) as stack:
         admin, bootstrap = stack
         database_url = asyncio.run(create_database(admin, "pipeline"))
@@ -162,6 +199,7 @@ def run(quick: bool) -> None:
             return request_bytes("POST", "/events", batch_headers, cdevent_batch(i * 500, 500))
 
         echo = echo_rate(env, Path(tmp) / "echo.log", webhook, CONNECTIONS, seconds)
+        ceiling = asyncio.run(storage_ceiling(admin, 40 if quick else 120))
         with running("pipeline_svc.main", env, Path(tmp) / "pipeline-svc.log") as address:
             asyncio.run(closed_loop("warm-up", address, lambda i: webhook(10_000_000 + i), 8, 1.0))
             hooks = asyncio.run(closed_loop("webhooks", address, webhook, CONNECTIONS, seconds))
@@ -179,7 +217,8 @@ def run(quick: bool) -> None:
                 (
                     "CDEvents/s via POST /events (batches of 500)",
                     f"{batches.rate * 500:,.0f} ({batches.count} batches, {batches.errors} errors)",
-                    f"{batches.rate:,.2f} batches/s · p50 {batches.pct(0.5):.0f} ms a batch",
+                    f"{batches.rate:,.2f} batches/s · p50 {batches.pct(0.5):.0f} ms a batch · the database alone "
+                    f"{ceiling:,.0f}/s · ratio {batches.rate * 500 / ceiling:.2f}",
                     "≥ 20,000",
                 )
             )
@@ -211,7 +250,8 @@ def run(quick: bool) -> None:
     console.print(table)
     console.print(
         f"raw events stored {raw:,}, outbox rows {outbox:,}; load average (1 min) before / after: "
-        f"{load_before:.1f} / {load_average():.1f}; Python {platform.python_version()}, PostgreSQL fsync on"
+        f"{load_before:.1f} / {load_average():.1f}; an empty Python loop before / after: {speed_before:.0f} / "
+        f"{loop_speed():.0f} ns an iteration; Python {platform.python_version()}, PostgreSQL fsync on"
     )
 
 

@@ -43,6 +43,7 @@ from benchkit import (
     create_database,
     echo_rate,
     load_average,
+    loop_speed,
     open_loop,
     request_bytes,
     running,
@@ -206,7 +207,7 @@ def report(results: Sequence[Result], facts: dict[str, str], rate: float) -> boo
 
 
 def run(args: argparse.Namespace) -> bool:
-    load_before = load_average()
+    load_before, speed_before = load_average(), loop_speed()
     with tempfile.TemporaryDirectory(prefix="greenzone-bench-release-") as tmp, started_stack(Path(tmp)) as stack:
         admin_url, bootstrap = stack
         database_url = asyncio.run(create_database(admin_url, "release"))
@@ -253,6 +254,7 @@ def run(args: argparse.Namespace) -> bool:
         # the service, PostgreSQL, the broker and this load generator share the CPUs; anything else running
         # (other test suites, benchmarks) shows here and in every figure above
         "load average (1 min) before / after": f"{load_before:.1f} / {load_average():.1f}",
+        "an empty Python loop before / after (CPU speed)": f"{speed_before:.0f} / {loop_speed():.0f} ns an iteration",
     }
     return report([throughput, latency], facts, args.rate)
 

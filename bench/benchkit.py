@@ -19,9 +19,12 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from greenzone_common import devstack
 from greenzone_common.devstack import EmbeddedPostgres, Tansu
@@ -155,6 +158,48 @@ async def drained(database_url: str, schema: str, timeout: float = 300.0) -> flo
     finally:
         await conn.close()
     raise TimeoutError(f"{schema}.outbox still had unpublished rows after {timeout:.0f} s")
+
+
+Statement = tuple[str, Sequence[Any]]
+
+
+@contextlib.contextmanager
+def captured_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
+    """Every statement ``engine`` sends while the block runs, as asyncpg receives it (SQL with ``$n`` and its
+    parameters): the input of :func:`replayed_rate`."""
+    seen: list[Statement] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, parameters: Any, _context: Any, _many: bool) -> None:
+        seen.append((sql, tuple(parameters or ())))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+
+async def replayed_rate(database_url: str, transactions: Sequence[Sequence[Statement]], connections: int) -> float:
+    """Transactions/s of ``transactions`` replayed with raw asyncpg on ``connections`` connections (each
+    transaction's statements in order, prepared once per connection): the database's share of a workload, with none
+    of the service's Python work in the loop."""
+    pending = list(reversed(transactions))
+    conns = [await asyncpg.connect(database_url) for _ in range(connections)]
+
+    async def worker(conn: asyncpg.Connection) -> None:
+        while pending:
+            statements = pending.pop()
+            async with conn.transaction():
+                for sql, parameters in statements:
+                    await conn.fetch(sql, *parameters)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in conns))
+        return len(transactions) / (time.perf_counter() - started)
+    finally:
+        for c in conns:
+            await c.close()
 
 
 def quiet_collector() -> None:
@@ -300,3 +345,17 @@ def echo_rate(
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+def loop_speed(samples: int = 15) -> float:
+    """Nanoseconds one iteration of an empty Python loop takes here, median of ``samples`` short runs: how fast this
+    machine's CPUs are at the moment, to set figures from different machines or hours side by side (on a shared
+    2-core VM it was seen to swing between 30 and 64 ns while idle)."""
+    runs = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        for _ in range(200_000):
+            pass
+        runs.append((time.perf_counter() - started) / 200_000 * 1e9)
+        time.sleep(0.02)
+    return sorted(runs)[len(runs) // 2]

@@ -109,6 +109,24 @@ def restore_outbox_notify_trigger(op: Operations, schema: str) -> None:
     )
 
 
+def outbox_created_at_brin(op: Operations, schema: str) -> None:
+    """The outbox's ``created_at`` index as BRIN instead of btree: outbox rows are appended in ``created_at`` order,
+    so block range summaries serve retention and ``replay --since`` while every insert (one or more per use case)
+    stops paying a btree insertion."""
+    _recreate_outbox_created_at(op, schema, "brin")
+
+
+def outbox_created_at_btree(op: Operations, schema: str) -> None:
+    """The downgrade of ``outbox_created_at_brin``."""
+    _recreate_outbox_created_at(op, schema, "btree")
+
+
+def _recreate_outbox_created_at(op: Operations, schema: str, method: str) -> None:
+    name = f"ix_{schema}_outbox_created_at"
+    op.execute(f'DROP INDEX IF EXISTS "{schema}"."{name}"')
+    op.execute(f'CREATE INDEX "{name}" ON "{schema}".outbox USING {method} (created_at)')
+
+
 def drop_plumbing(op: Operations, schema: str) -> None:
     op.execute(f'DROP TABLE IF EXISTS "{schema}".outbox, "{schema}".inbox, "{schema}".idempotency_keys CASCADE')
     op.execute(f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()')

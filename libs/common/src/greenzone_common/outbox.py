@@ -50,13 +50,26 @@ class Outbox:
         if self.waker is not None:
             self.waker.poke()
 
-    def data_row(
-        self, *, topic: str, key: str, type: str, data: dict[str, Any], event_id: uuid.UUID | None = None
-    ) -> dict[str, Any]:
-        """The outbox row (``COLUMNS``) of an event whose data is ready as JSON values; the caller's trace goes with
-        it, to continue through Kafka into the consumer."""
+    @staticmethod
+    def trace() -> dict[str, str]:
+        """The caller's trace context (``traceparent``, ``tracestate``) as an outbox row carries it."""
         trace: dict[str, str] = {}
         propagate.inject(trace)
+        return trace
+
+    def data_row(
+        self,
+        *,
+        topic: str,
+        key: str,
+        type: str,
+        data: dict[str, Any],
+        event_id: uuid.UUID | None = None,
+        trace: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The outbox row (``COLUMNS``) of an event whose data is ready as JSON values; the caller's trace goes with
+        it, to continue through Kafka into the consumer (``trace``: that context, when the caller already has it
+        for many rows)."""
         return {
             "id": event_id or uuid.uuid4(),
             "topic": topic,
@@ -66,10 +79,12 @@ class Outbox:
             "subject": key,
             "time": datetime.now(UTC),
             "data": data,
-            "headers": trace,
+            "headers": self.trace() if trace is None else trace,
         }
 
-    def row(self, event: EventData, *, event_id: uuid.UUID | None = None) -> dict[str, Any]:
+    def row(
+        self, event: EventData, *, event_id: uuid.UUID | None = None, trace: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """The outbox row of one of Greenzone's own events."""
         return self.data_row(
             topic=event.topic,
@@ -77,16 +92,19 @@ class Outbox:
             type=event.event_type,
             data=event.model_dump(mode="json"),
             event_id=event_id,
+            trace=trace,
         )
 
-    def cloudevent_row(self, *, topic: str, type: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+    def cloudevent_row(
+        self, *, topic: str, type: str, subject: str, data: dict[str, Any], trace: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """The row of an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``): its
         id is derived from the CDEvent's ``context.id`` when it has one, so a retold event keeps its id."""
         context = data.get("context")
         event_id = None
         if isinstance(context, dict) and context.get("id"):
             event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/{context['id']}")
-        return self.data_row(topic=topic, key=subject, type=type, data=data, event_id=event_id)
+        return self.data_row(topic=topic, key=subject, type=type, data=data, event_id=event_id, trace=trace)
 
     async def add_cloudevent(
         self, session: AsyncSession, *, topic: str, type: str, subject: str, data: dict[str, Any]

@@ -139,10 +139,7 @@ class Relay:
         if now - self._last_retention < RETENTION_EVERY_SECONDS:
             return
         self._last_retention = now
-        deleted = await conn.execute(
-            f'DELETE FROM "{self.schema}".outbox WHERE published_at < now() - $1::interval',
-            self.settings.outbox_retention,
-        )
+        deleted = await conn.execute(expire_sql(self.schema), self.settings.outbox_retention)
         log.info("relay.retention", schema=self.schema, result=deleted)
 
 
@@ -189,6 +186,19 @@ class Waker:
                 conn.terminate()
 
 
+def expire_sql(schema: str) -> str:
+    """Retention: the rows published longer ago than ``$1`` (an interval). ``published_at >= created_at``, so the
+    ``created_at`` condition removes nothing more; it lets the ``created_at`` index find them."""
+    return (
+        f'DELETE FROM "{schema}".outbox WHERE created_at < now() - $1::interval AND published_at < now() - $1::interval'
+    )
+
+
+def replay_sql(schema: str) -> str:
+    """Replay: every retained row created since ``$1``, to be published again."""
+    return f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1'
+
+
 async def replay(dsn: str, schema: str, since: datetime) -> int:
     """Mark every retained event created since ``since`` for publication again; returns how many.
 
@@ -197,9 +207,7 @@ async def replay(dsn: str, schema: str, since: datetime) -> int:
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            result = await conn.execute(
-                f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since
-            )
+            result = await conn.execute(replay_sql(schema), since)
             await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
         return int(result.split()[-1])
     finally:

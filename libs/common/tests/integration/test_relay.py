@@ -167,11 +167,12 @@ async def test_retention_deletes_only_published_rows_older_than_the_setting(
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     try:
         await conn.execute(
-            "UPDATE change.outbox SET published_at = now() - interval '8 days' "
+            # as it happens: published at or after it was created
+            "UPDATE change.outbox SET created_at = now() - interval '8 days', published_at = now() - interval '8 days' "
             "WHERE seq = (SELECT min(seq) FROM change.outbox)"
         )
         await conn.execute(
-            "UPDATE change.outbox SET published_at = now() - interval '1 day' "
+            "UPDATE change.outbox SET created_at = now() - interval '9 days', published_at = now() - interval '1 day' "
             "WHERE seq = (SELECT max(seq) FROM change.outbox)"
         )
         relay = Relay(settings, "change", producer)

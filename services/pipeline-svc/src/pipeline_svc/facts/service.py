@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, Text, any_, bindparam, func, or_, select, update
+from sqlalchemy import Row, Table, Text, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +50,7 @@ from pipeline_svc.facts.models import (
     Rollback,
     Run,
 )
-from pipeline_svc.intake.models import RawEvent
+from pipeline_svc.intake.models import CHANGE_CREATED, RawEvent
 from pipeline_svc.sources.facts import (
     ArtifactFact,
     ChangeOpenedFact,
@@ -185,9 +185,11 @@ async def _stage(
 ) -> None:
     """The domain events, then the standard CDEvents, in that order (``seq``), as ``Outbox.add`` and
     ``Outbox.cloudevent_row`` makes them — in one statement instead of one per CDEvent plus one."""
-    rows = [outbox.row(e) for e in events]
+    trace = outbox.trace()  # one request's: the same for every row
+    rows = [outbox.row(e, trace=trace) for e in events]
     rows += [
-        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data) for t, subject, data in cloud
+        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace)
+        for t, subject, data in cloud
     ]
     if not rows:
         return
@@ -571,13 +573,15 @@ async def _changes_opened(session: AsyncSession, items: list[Sourced]) -> list[E
     return events
 
 
+#: the condition as literal SQL, so that PostgreSQL can use the partial index ``ix_raw_events_change_created``
+CHANGE_CREATED_AT = select(func.min(RawEvent.occurred_at)).where(
+    text(CHANGE_CREATED), RawEvent.subject == bindparam("subject")
+)
+
+
 async def change_created_at(session: AsyncSession, subject_id: str) -> datetime | None:
     """When the CDEvents ``change.created`` of ``subject_id`` happened, if one was received."""
-    r = RawEvent
-    stmt = select(func.min(r.occurred_at)).where(
-        r.origin == "cloudevents", r.event_type.like("dev.cdevents.change.created.%"), r.subject == subject_id
-    )
-    value: datetime | None = (await session.execute(stmt)).scalar()
+    value: datetime | None = (await session.execute(CHANGE_CREATED_AT, {"subject": subject_id})).scalar()
     return value
 
 

@@ -1,0 +1,20 @@
+"""outbox: the created_at index as BRIN (why: outbox_created_at_brin)
+
+Revision ID: 0005
+"""
+
+from alembic import op
+
+from greenzone_common.migrations import outbox_created_at_brin, outbox_created_at_btree
+
+revision = "0005"
+down_revision = "0004"
+SCHEMA = "release"
+
+
+def upgrade() -> None:
+    outbox_created_at_brin(op, SCHEMA)
+
+
+def downgrade() -> None:
+    outbox_created_at_btree(op, SCHEMA)
