@@ -135,11 +135,26 @@ def fact_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(_NS, "\x1f".join(str(p) for p in parts))
 
 
-async def record(session: AsyncSession, outbox: Outbox, facts: Sequence[Sourced]) -> Recorded:
+#: what the catalogue knows of some repositories and artifacts (``catalogue_lookup``)
+Catalogue = tuple[dict[str, str], dict[str, str]]
+
+
+async def record(
+    session: AsyncSession,
+    outbox: Outbox,
+    facts: Sequence[Sourced],
+    *,
+    catalogue: Catalogue | None = None,
+    outbox_rows: list[dict[str, Any]] | None = None,
+) -> Recorded:
+    """Record ``facts`` and stage their events. A caller recording several deliveries' facts in one transaction
+    can pass the ``catalogue`` looked up once for all of them, and an ``outbox_rows`` list to collect the rows in
+    and stage them with ``stage`` in one statement at the end (each row carries the trace current when it was
+    made); otherwise both happen here."""
     result = Recorded()
     if not facts:
         return result
-    repositories, artifacts = await catalogue_lookup(session, (s.fact.ref for s in facts))
+    repositories, artifacts = catalogue or await catalogue_lookup(session, (s.fact.ref for s in facts))
 
     def service_of(ref: ServiceRef) -> str:
         return policy.resolve_service(ref, repositories, artifacts)
@@ -171,7 +186,11 @@ async def record(session: AsyncSession, outbox: Outbox, facts: Sequence[Sourced]
             events += staged
             if incident is not None:
                 result.incidents.append(incident)
-    await _stage(session, outbox, events, cloud)
+    rows = _outbox_rows(outbox, events, cloud)
+    if outbox_rows is None:
+        await stage(session, outbox, rows)
+    else:
+        outbox_rows += rows
     result.events = events
     result.new = len(events)
     return result
@@ -180,17 +199,22 @@ async def record(session: AsyncSession, outbox: Outbox, facts: Sequence[Sourced]
 _OUTBOX_INSERTS: dict[Table, BulkInsert] = {}
 
 
-async def _stage(
-    session: AsyncSession, outbox: Outbox, events: list[EventData], cloud: list[tuple[str, str, dict[str, Any]]]
-) -> None:
-    """The domain events, then the standard CDEvents, in that order (``seq``), as ``Outbox.add`` and
-    ``Outbox.cloudevent_row`` makes them — in one statement instead of one per CDEvent plus one."""
+def _outbox_rows(
+    outbox: Outbox, events: list[EventData], cloud: list[tuple[str, str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The domain events, then the standard CDEvents, in that order (``seq``), as ``Outbox.row`` and
+    ``Outbox.cloudevent_row`` make them, with the current trace."""
     trace = outbox.trace()  # one request's: the same for every row
     rows = [outbox.row(e, trace=trace) for e in events]
     rows += [
         outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace)
         for t, subject, data in cloud
     ]
+    return rows
+
+
+async def stage(session: AsyncSession, outbox: Outbox, rows: list[dict[str, Any]]) -> None:
+    """Write outbox ``rows`` in one statement (instead of one per event), in their order."""
     if not rows:
         return
     insert = _OUTBOX_INSERTS.get(outbox.table)
