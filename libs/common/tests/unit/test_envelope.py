@@ -12,17 +12,18 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 WHEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+EVENT: dict[str, object] = {
+    "id": "7d1f3c1e-0000-4000-8000-000000000001",
+    "source": "/greenzone/change-svc",
+    "type": "dev.greenzone.change.created.v1",
+    "subject": "change-42",
+    "time": WHEN,
+    "data": {"change_id": "change-42", "title": "Raise API pool size"},
+}
+
+
 def encoded(**overrides: object) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    values: dict[str, object] = {
-        "id": "7d1f3c1e-0000-4000-8000-000000000001",
-        "source": "/greenzone/change-svc",
-        "type": "dev.greenzone.change.created.v1",
-        "subject": "change-42",
-        "time": WHEN,
-        "data": {"change_id": "change-42", "title": "Raise API pool size"},
-    }
-    values.update(overrides)
-    return encode(**values)  # type: ignore[arg-type]
+    return encode(**(EVENT | overrides))  # type: ignore[arg-type]
 
 
 def received(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> ReceivedEvent:
@@ -152,15 +153,7 @@ def test_encode_writes_what_the_cloudevents_sdk_writes(overrides: dict[str, obje
     from cloudevents.core.formats.json import JSONFormat
     from cloudevents.core.v1.event import CloudEvent
 
-    values: dict[str, object] = {
-        "id": "7d1f3c1e-0000-4000-8000-000000000001",
-        "source": "/greenzone/change-svc",
-        "type": "dev.greenzone.change.created.v1",
-        "subject": "change-42",
-        "time": WHEN,
-        "data": {"change_id": "change-42"},
-        **overrides,
-    }
+    values = EVENT | overrides
     key, value, headers = encode(**values)  # type: ignore[arg-type]
     event = CloudEvent(
         attributes={"specversion": "1.0"}
