@@ -6,9 +6,9 @@ One run starts an embedded PostgreSQL (fsync on: realistic durability) and the T
 ``GREENZONE_DATABASE_URL`` / ``GREENZONE_KAFKA_BOOTSTRAP`` point at existing ones, creates a fresh database with the
 change and report schemas, then measures:
 
-1. relay: N ``ChangeCreated`` outbox rows (bulk-copied, not timed) published by ``Relay.publish_batch`` until the
-   backlog is empty; baseline: the same N key/value/headers produced with raw ``AIOKafkaProducer.send`` futures
-   gathered, same producer settings;
+1. relay: N ``ChangeCreated`` outbox rows (bulk-copied, not timed) published by ``Relay.publish`` (the relay
+   loop's own call, batches overlapping) until the backlog is empty; baseline: the same N key/value/headers
+   produced with raw ``AIOKafkaProducer.send`` futures gathered, same producer settings;
 2. consumer with inbox: a ``ConsumerRunner`` for report-svc's real change subscription (fresh group) until the
    projection holds N rows; baseline: raw asyncpg ``executemany`` of the same inbox + change_events rows into scratch
    tables, one transaction per ``consumer_batch_size`` rows (the consumer's commit granularity).
@@ -322,7 +322,7 @@ async def bench_relay(
     try:
         with maybe_profile(profile, "relay"):
             started = time.perf_counter()
-            while await relay.publish_batch(conn):
+            while await relay.publish(conn):  # as the relay loop publishes: batches overlapping
                 pass
             seconds = time.perf_counter() - started
         left, _ = await backlog(conn, schema)

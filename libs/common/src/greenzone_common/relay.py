@@ -54,10 +54,17 @@ class Relay:
         self.stats = RelayStats()
         self._wakeup = asyncio.Event()
         self._last_retention = 0.0
-        self._select = (
-            "SELECT seq, id::text AS id, topic, key, type, source, subject, time, data::text AS data, "
-            "headers->>'traceparent' AS traceparent, headers->>'tracestate' AS tracestate "
-            f'FROM "{schema}".outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1'
+        columns = (
+            "seq, id::text AS id, topic, key, type, source, subject, time, data::text AS data, "
+            "headers->>'traceparent' AS traceparent, headers->>'tracestate' AS tracestate"
+        )
+        outbox = f'"{schema}".outbox'
+        self._select = f"SELECT {columns} FROM {outbox} WHERE published_at IS NULL ORDER BY seq LIMIT $1"
+        # the batch after one in flight (up to seq $1), and how many unpublished rows are at or below $1: more than
+        # the batch in flight means a row committed late below it, to be published first (see ``publish``)
+        self._select_after = (
+            f"SELECT {columns}, (SELECT count(*) FROM {outbox} WHERE published_at IS NULL AND seq <= $1) AS behind "
+            f"FROM {outbox} WHERE published_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2"
         )
         self._mark = f'UPDATE "{schema}".outbox SET published_at = now() WHERE seq = ANY($1::bigint[])'
 
@@ -91,34 +98,91 @@ class Relay:
     async def _pump(self, conn: asyncpg.Connection) -> None:
         while True:
             self._wakeup.clear()
-            published = await self.publish_batch(conn)
-            if published >= self.settings.relay_batch_size:
-                continue
+            await self.publish(conn)
             await self._retention(conn)
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self.settings.relay_poll_interval)
             except TimeoutError:
                 pass
 
-    async def publish_batch(self, conn: asyncpg.Connection) -> int:
-        rows = await conn.fetch(self._select, self.settings.relay_batch_size)
-        if not rows:
-            return 0
-        with tracer.start_as_current_span("outbox.relay", attributes={"messaging.batch.message_count": len(rows)}):
+    async def publish(self, conn: asyncpg.Connection) -> int:
+        """Publish every committed row not yet published, in ``seq`` order, batch after batch; how many.
+
+        While a full batch waits for its acknowledgements, the next one is read and sent (Kafka keeps their order),
+        then the first is marked: reading, encoding and sending overlap the broker's round trip. The next batch
+        starts after the last row in flight, so it is only sent when no row has committed late below it (counted
+        in the same snapshot); otherwise the batch in flight is finished first and the next read starts from the
+        lowest unpublished row, as without overlap. A row of the same aggregate as a late one commits after it
+        (use cases lock the aggregate), so it cannot overtake it. A failure leaves every batch in flight unmarked,
+        to be published again."""
+        size = self.settings.relay_batch_size
+        total = 0
+        in_flight = await self._send_batch(list(await conn.fetch(self._select, size)))
+        while in_flight is not None:
+            batch = in_flight[0]
+            following: list[asyncpg.Record] = []
+            late = False
+            if len(batch) >= size:  # more may be waiting
+                following = list(await conn.fetch(self._select_after, batch[-1]["seq"], size))
+                late = bool(following) and following[0]["behind"] != len(batch)
+            next_in_flight = None
             try:
-                await self._send(rows)
+                if not late:
+                    next_in_flight = await self._send_batch(following)
+                await self._settle(conn, *in_flight)
+            except BaseException:
+                if next_in_flight is not None:  # left unmarked, to be published again
+                    _abandon(*next_in_flight[1:])
+                raise
+            total += len(batch)
+            in_flight = next_in_flight
+            if late:  # read again from the lowest unpublished row, the late one
+                in_flight = await self._send_batch(list(await conn.fetch(self._select, size)))
+        return total
+
+    async def publish_batch(self, conn: asyncpg.Connection) -> int:
+        """Publish one batch (the lowest unpublished rows) and mark it; how many. ``publish`` is the relay's loop."""
+        in_flight = await self._send_batch(list(await conn.fetch(self._select, self.settings.relay_batch_size)))
+        if in_flight is None:
+            return 0
+        await self._settle(conn, *in_flight)
+        return len(in_flight[0])
+
+    async def _send_batch(
+        self, rows: list[asyncpg.Record]
+    ) -> tuple[list[asyncpg.Record], asyncio.Future[Any], Any] | None:
+        """Hand ``rows`` to the producer, in order, before anything else is sent; their acknowledgements to come."""
+        if not rows:
+            return None
+        span = tracer.start_span("outbox.relay", attributes={"messaging.batch.message_count": len(rows)})
+        try:
+            acks = asyncio.gather(*await self._enqueue(rows))
+        except BaseException:
+            span.end()
+            raise
+        return rows, acks, span
+
+    async def _settle(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record], acks: asyncio.Future[Any], span: Any
+    ) -> None:
+        """Wait for every acknowledgement of ``rows`` (one failure fails them all: all are published again), then
+        mark them published."""
+        try:
+            try:
+                await acks
             except KafkaError as exc:
                 log.warning("relay.publish_failed", error=str(exc), rows=len(rows))
                 # A broker restarted empty has no topics: create them, then let the loop retry.
                 await ensure_topics(self.settings, with_dlqs({r["topic"] for r in rows}))
                 raise
             await conn.execute(self._mark, [r["seq"] for r in rows])
+        finally:
+            span.end()
         self.stats.published += len(rows)
         self.stats.batches += 1
         telemetry.OUTBOX_PUBLISHED.labels(self.settings.service_name).inc(len(rows))
-        return len(rows)
 
-    async def _send(self, rows: list[asyncpg.Record]) -> None:
+    async def _enqueue(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
         futures = []
         for row in rows:
             key, value, headers = envelope.encode(
@@ -131,8 +195,11 @@ class Relay:
                 trace={"traceparent": row["traceparent"], "tracestate": row["tracestate"]},
             )
             futures.append(await self.producer.send(row["topic"], value=value, key=key, headers=headers))
-        # marking waits for every acknowledgement; one failure fails the batch (it is all republished)
-        await asyncio.gather(*futures)
+        return futures
+
+    async def _send(self, rows: list[asyncpg.Record]) -> None:
+        """Send ``rows`` and wait for their acknowledgements (without marking them)."""
+        await asyncio.gather(*await self._enqueue(rows))
 
     async def _retention(self, conn: asyncpg.Connection) -> None:
         now = time.monotonic()
@@ -141,6 +208,13 @@ class Relay:
         self._last_retention = now
         deleted = await conn.execute(expire_sql(self.schema), self.settings.outbox_retention)
         log.info("relay.retention", schema=self.schema, result=deleted)
+
+
+def _abandon(acks: asyncio.Future[Any], span: Any) -> None:
+    """A batch sent but never to be marked: end its span, and take its outcome when it comes so that a failure is
+    not reported as never retrieved."""
+    span.end()
+    acks.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 class Waker:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -138,6 +140,60 @@ async def test_relay_publishes_in_outbox_order_with_key_and_envelope(
     finally:
         await consumer.stop()
     assert numbers == [f"CHG-{n:06d}" for n in range(120)], "one aggregate's events arrive in the order written"
+
+
+async def published_numbers(settings: Settings, key: str, count: int) -> list[str]:
+    """The ``number`` of the first ``count`` events on the change topic with ``key``, in the order received."""
+    consumer = kafka.consumer(settings, CHANGE_TOPIC, group_id=f"order-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    numbers: list[str] = []
+    try:
+        while len(numbers) < count:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                numbers += [json.loads(r.value)["number"] for r in records if r.key == key.encode()]
+    finally:
+        await consumer.stop()
+    return numbers
+
+
+async def test_a_row_committed_late_below_the_batch_in_flight_is_not_overtaken(
+    settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    """While a batch waits for its acks the relay reads the next one from above it. A row that commits meanwhile
+    with a lower seq (its transaction took seq early) must still precede what its aggregate committed after it."""
+    late, other = str(uuid.uuid4()), str(uuid.uuid4())
+    engine = create_async_engine(settings.sqlalchemy_url)
+    outbox = Outbox(plumbing_tables(SPEC.metadata).outbox, source=SPEC.source)
+    slow = await engine.connect()
+    transaction = await slow.begin()
+    await slow.execute(insert(outbox.table), [outbox.row(created(late, 1))])  # the lowest seq, not yet committed
+    await write_events(settings, [created(other, n) for n in range(60)])  # a full batch of 50 and 10 more
+
+    class LateCommitDuringTheFirstBatch(Relay):
+        sent = 0
+
+        async def _send_batch(self, rows: list[asyncpg.Record]) -> Any:
+            in_flight = await super()._send_batch(rows)
+            self.sent += 1
+            if self.sent == 1:  # the first batch is in flight: the slow transaction commits, then its aggregate
+                await transaction.commit()  # moves on in a transaction of its own (a higher seq)
+                await write_events(settings, [created(late, 2)])
+            return in_flight
+
+    relay = LateCommitDuringTheFirstBatch(settings, "change", producer)
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        while await relay.publish(conn):
+            pass
+    finally:
+        await conn.close()
+        await slow.close()
+        await engine.dispose()
+
+    assert await unpublished(settings.asyncpg_dsn) == 0
+    assert await published_numbers(settings, late, 2) == ["CHG-000001", "CHG-000002"]
+    assert await published_numbers(settings, other, 60) == [f"CHG-{n:06d}" for n in range(60)]
 
 
 async def _zero(settings: Settings) -> bool:
