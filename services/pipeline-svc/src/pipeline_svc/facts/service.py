@@ -8,7 +8,7 @@ Idempotent: a fact already recorded (same identity in its source) adds no row an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,12 +79,39 @@ class Recorded:
     new: int = 0
     events: list[EventData] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
+    staging: Staging | None = None
 
 
 @dataclass(frozen=True)
 class Sourced:
     fact: Fact
     raw_event_id: uuid.UUID | None
+
+
+CloudEntry = tuple[str, str, dict[str, Any]]  # (type, subject, CDEvent)
+
+
+@dataclass
+class Staging:
+    """What a recording stages, in order: the domain events, then the standard CDEvents, each with the raw event
+    its fact came from (so that facts of several deliveries recorded together can be told apart)."""
+
+    events: list[EventData] = field(default_factory=list)
+    event_sources: list[uuid.UUID | None] = field(default_factory=list)
+    cloud: list[CloudEntry] = field(default_factory=list)
+    cloud_sources: list[uuid.UUID | None] = field(default_factory=list)
+
+    def event(self, source: uuid.UUID | None, event: EventData) -> None:
+        self.events.append(event)
+        self.event_sources.append(source)
+
+    def cdevent(self, source: uuid.UUID | None, entry: CloudEntry) -> None:
+        self.cloud.append(entry)
+        self.cloud_sources.append(source)
+
+    def of(self, source: uuid.UUID | None) -> list[EventData]:
+        """The domain events staged for the facts of ``source``."""
+        return [e for e, s in zip(self.events, self.event_sources, strict=True) if s == source]
 
 
 _KEYS: Table = CatalogueKey.__table__  # type: ignore[assignment]
@@ -146,11 +173,12 @@ async def record(
     *,
     catalogue: Catalogue | None = None,
     outbox_rows: list[dict[str, Any]] | None = None,
+    traces: Mapping[uuid.UUID | None, dict[str, str]] | None = None,
 ) -> Recorded:
     """Record ``facts`` and stage their events. A caller recording several deliveries' facts in one transaction
     can pass the ``catalogue`` looked up once for all of them, and an ``outbox_rows`` list to collect the rows in
     and stage them with ``stage`` in one statement at the end (each row carries the trace current when it was
-    made); otherwise both happen here."""
+    made, or, given ``traces``, the trace of the raw event its fact came from); otherwise both happen here."""
     result = Recorded()
     if not facts:
         return result
@@ -162,37 +190,41 @@ async def record(
     by_type: dict[type, list[Sourced]] = {}
     for s in facts:
         by_type.setdefault(type(s.fact), []).append(s)
-    events: list[EventData] = []
-    cloud: list[tuple[str, str, dict[str, Any]]] = []  # (type, subject, cdevent)
+    staging = Staging()
     if RunFact in by_type:
-        events += await _runs(session, by_type[RunFact], service_of)
+        await _runs(session, by_type[RunFact], service_of, staging)
     if DeploymentFact in by_type:
-        events += await _deployments(session, by_type[DeploymentFact], service_of, cloud)
+        await _deployments(session, by_type[DeploymentFact], service_of, staging)
     if RollbackFact in by_type:
-        events += await _rollbacks(session, by_type[RollbackFact], service_of, cloud)
+        await _rollbacks(session, by_type[RollbackFact], service_of, staging)
     if PushFact in by_type:
-        events += await _pushes(session, by_type[PushFact], service_of)
+        await _pushes(session, by_type[PushFact], service_of, staging)
     if MergeFact in by_type:
-        events += await _merges(session, by_type[MergeFact], service_of)
+        await _merges(session, by_type[MergeFact], service_of, staging)
     if ChangeOpenedFact in by_type:
-        events += await _changes_opened(session, by_type[ChangeOpenedFact])
+        await _changes_opened(session, by_type[ChangeOpenedFact], staging)
     if TestsFact in by_type or ScanFact in by_type:
-        events += await _evidence(session, by_type.get(TestsFact, []) + by_type.get(ScanFact, []), service_of)
+        await _evidence(session, by_type.get(TestsFact, []) + by_type.get(ScanFact, []), service_of, staging)
     if ArtifactFact in by_type:
-        events += await _artifacts(session, by_type[ArtifactFact], service_of)
+        await _artifacts(session, by_type[ArtifactFact], service_of, staging)
     if IncidentFact in by_type:
         for s in by_type[IncidentFact]:
+            cloud: list[CloudEntry] = []
             incident, staged = await apply_incident(session, s, service_of(s.fact.ref), cloud)  # type: ignore[arg-type]
-            events += staged
+            for event in staged:
+                staging.event(s.raw_event_id, event)
+            for entry in cloud:
+                staging.cdevent(s.raw_event_id, entry)
             if incident is not None:
                 result.incidents.append(incident)
-    rows = _outbox_rows(outbox, events, cloud)
+    rows = _outbox_rows(outbox, staging, traces)
     if outbox_rows is None:
         await stage(session, outbox, rows)
     else:
         outbox_rows += rows
-    result.events = events
-    result.new = len(events)
+    result.events = staging.events
+    result.new = len(staging.events)
+    result.staging = staging
     return result
 
 
@@ -200,15 +232,19 @@ _OUTBOX_INSERTS: dict[Table, BulkInsert] = {}
 
 
 def _outbox_rows(
-    outbox: Outbox, events: list[EventData], cloud: list[tuple[str, str, dict[str, Any]]]
+    outbox: Outbox, staging: Staging, traces: Mapping[uuid.UUID | None, dict[str, str]] | None
 ) -> list[dict[str, Any]]:
     """The domain events, then the standard CDEvents, in that order (``seq``), as ``Outbox.row`` and
-    ``Outbox.cloudevent_row`` make them, with the current trace."""
-    trace = outbox.trace()  # one request's: the same for every row
-    rows = [outbox.row(e, trace=trace) for e in events]
+    ``Outbox.cloudevent_row`` make them, each with the trace of its raw event in ``traces``, else the current one."""
+    current = outbox.trace()  # one request's: the same for every row
+
+    def trace(source: uuid.UUID | None) -> dict[str, str]:
+        return traces.get(source, current) if traces else current
+
+    rows = [outbox.row(e, trace=trace(src)) for e, src in zip(staging.events, staging.event_sources, strict=True)]
     rows += [
-        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace)
-        for t, subject, data in cloud
+        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace(src))
+        for (t, subject, data), src in zip(staging.cloud, staging.cloud_sources, strict=True)
     ]
     return rows
 
@@ -289,7 +325,7 @@ _RUN_COLUMNS = (
 _UPSERT_RUNS = BulkInsert(RUNS, _RUN_COLUMNS, conflict_clause(_upsert_runs()))
 
 
-async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in _final_first(items):
         f: RunFact = s.fact  # type: ignore[assignment]
@@ -317,11 +353,11 @@ async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) ->
             }
         )
     changed = await _UPSERT_RUNS.execute(session, rows)
-    events: list[EventData] = []
     for run in changed:
         if run.kind != "pipeline" or run.status != "completed" or run.finished_at is None:
             continue
-        events.append(
+        staging.event(
+            run.raw_event_id,
             PipelineRunFinished(
                 service=run.service,
                 pipeline=run.pipeline,
@@ -338,9 +374,8 @@ async def _runs(session: AsyncSession, items: list[Sourced], service_of: Any) ->
                 source=run.source,
                 duration_s=run.duration_s,
                 queue_s=run.queue_s,
-            )
+            ),
         )
-    return events
 
 
 def _purl(service: str, version: str | None, commit: str | None) -> str:
@@ -352,9 +387,7 @@ def _cdevent_id(*parts: object) -> str:
     return str(fact_id("cdevent", *parts))
 
 
-async def _deployments(
-    session: AsyncSession, items: list[Sourced], service_of: Any, cloud: list[tuple[str, str, dict[str, Any]]]
-) -> list[EventData]:
+async def _deployments(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in items:
         f: DeploymentFact = s.fact  # type: ignore[assignment]
@@ -375,9 +408,9 @@ async def _deployments(
             }
         )
     new = await _insert_new(session, DEPLOYMENTS, rows)
-    events: list[EventData] = []
     for d in new:
-        events.append(
+        staging.event(
+            d.raw_event_id,
             DeploymentObserved(
                 service=d.service,
                 environment=d.environment,
@@ -389,10 +422,11 @@ async def _deployments(
                 source_id=d.source_id,
                 change_id=d.change_id,
                 url=d.url,
-            )
+            ),
         )
         if d.source in RETOLD_AS_CDEVENTS and d.outcome == "success":
-            cloud.append(
+            staging.cdevent(
+                d.raw_event_id,
                 (
                     cdevents.type_string("service.deployed"),
                     d.source_id,
@@ -408,14 +442,11 @@ async def _deployments(
                         at=d.at,
                         event_id=_cdevent_id("service.deployed", d.source, d.source_id),
                     ),
-                )
+                ),
             )
-    return events
 
 
-async def _rollbacks(
-    session: AsyncSession, items: list[Sourced], service_of: Any, cloud: list[tuple[str, str, dict[str, Any]]]
-) -> list[EventData]:
+async def _rollbacks(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in items:
         f: RollbackFact = s.fact  # type: ignore[assignment]
@@ -433,10 +464,10 @@ async def _rollbacks(
             }
         )
     new = await _insert_new(session, ROLLBACKS, rows)
-    events: list[EventData] = []
     for r in new:
         await _mark_rolled_back(session, r)
-        events.append(
+        staging.event(
+            r.raw_event_id,
             RollbackObserved(
                 service=r.service,
                 environment=r.environment,
@@ -445,10 +476,11 @@ async def _rollbacks(
                 at=r.at,
                 source=r.source,
                 source_id=r.source_id,
-            )
+            ),
         )
         if r.source in RETOLD_AS_CDEVENTS:
-            cloud.append(
+            staging.cdevent(
+                r.raw_event_id,
                 (
                     cdevents.type_string("service.rolledback"),
                     r.source_id,
@@ -464,9 +496,8 @@ async def _rollbacks(
                         at=r.at,
                         event_id=_cdevent_id("service.rolledback", r.source, r.source_id),
                     ),
-                )
+                ),
             )
-    return events
 
 
 async def _mark_rolled_back(session: AsyncSession, r: Any) -> None:
@@ -482,7 +513,7 @@ async def _mark_rolled_back(session: AsyncSession, r: Any) -> None:
     await session.execute(update(d).where(d.id == latest).values(rolled_back=True))
 
 
-async def _pushes(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+async def _pushes(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in items:
         f: PushFact = s.fact  # type: ignore[assignment]
@@ -510,22 +541,22 @@ async def _pushes(session: AsyncSession, items: list[Sourced], service_of: Any) 
                 "raw_event_id": s.raw_event_id,
             }
         )
-    new = await _insert_new(session, PUSHES, rows)
-    return [
-        CommitsPushed(
-            service=p.service,
-            repository=p.repository,
-            branch=p.branch,
-            default_branch=p.default_branch,
-            commits=[Commit.model_validate(c) for c in p.commits],
-            pushed_at=p.pushed_at,
-            source=p.source,
+    for p in await _insert_new(session, PUSHES, rows):
+        staging.event(
+            p.raw_event_id,
+            CommitsPushed(
+                service=p.service,
+                repository=p.repository,
+                branch=p.branch,
+                default_branch=p.default_branch,
+                commits=[Commit.model_validate(c) for c in p.commits],
+                pushed_at=p.pushed_at,
+                source=p.source,
+            ),
         )
-        for p in new
-    ]
 
 
-async def _merges(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+async def _merges(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in items:
         f: MergeFact = s.fact  # type: ignore[assignment]
@@ -548,28 +579,28 @@ async def _merges(session: AsyncSession, items: list[Sourced], service_of: Any) 
                 "raw_event_id": s.raw_event_id,
             }
         )
-    return [
-        CodeChangeMerged(
-            service=m.service,
-            repository=m.repository,
-            change_id=m.change_id,
-            number=m.number,
-            title=m.title,
-            started_at=m.started_at,
-            merged_at=m.merged_at,
-            commit=m.commit,
-            url=m.url,
-            source=m.source,
+    for m in await _insert_new(session, MERGED, rows):
+        staging.event(
+            m.raw_event_id,
+            CodeChangeMerged(
+                service=m.service,
+                repository=m.repository,
+                change_id=m.change_id,
+                number=m.number,
+                title=m.title,
+                started_at=m.started_at,
+                merged_at=m.merged_at,
+                commit=m.commit,
+                url=m.url,
+                source=m.source,
+            ),
         )
-        for m in await _insert_new(session, MERGED, rows)
-    ]
 
 
-async def _changes_opened(session: AsyncSession, items: list[Sourced]) -> list[EventData]:
+async def _changes_opened(session: AsyncSession, items: list[Sourced], staging: Staging) -> None:
     """A ``change.created`` that arrives after its ``change.merged``: the merge's start moves back to it, and the
     merge is announced again with the corrected start (same source and change id: consumers upsert on them), so
     lead time does not depend on the order events arrived in."""
-    events: list[EventData] = []
     m = MERGED.c
     for s in items:
         f: ChangeOpenedFact = s.fact  # type: ignore[assignment]
@@ -580,7 +611,8 @@ async def _changes_opened(session: AsyncSession, items: list[Sourced]) -> list[E
             .returning(*MERGED.c)
         )
         for row in (await session.execute(stmt)).all():
-            events.append(
+            staging.event(
+                s.raw_event_id,
                 CodeChangeMerged(
                     service=row.service,
                     repository=row.repository,
@@ -592,9 +624,8 @@ async def _changes_opened(session: AsyncSession, items: list[Sourced]) -> list[E
                     commit=row.commit,
                     url=row.url,
                     source=row.source,
-                )
+                ),
             )
-    return events
 
 
 #: the condition as literal SQL, so that PostgreSQL can use the partial index ``ix_raw_events_change_created``
@@ -609,7 +640,7 @@ async def change_created_at(session: AsyncSession, subject_id: str) -> datetime 
     return value
 
 
-async def _evidence(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+async def _evidence(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in items:
         f = s.fact
@@ -659,10 +690,10 @@ async def _evidence(session: AsyncSession, items: list[Sourced], service_of: Any
                     "source_id": f.source_id,
                 }
             )
-    events: list[EventData] = []
     for e in await _insert_new(session, EVIDENCE, rows):
         if e.kind == "tests":
-            events.append(
+            staging.event(
+                e.raw_event_id,
                 TestsReported(
                     service=e.service,
                     version=e.version,
@@ -672,10 +703,11 @@ async def _evidence(session: AsyncSession, items: list[Sourced], service_of: Any
                     outcome=e.outcome,  # type: ignore[arg-type]
                     reported_at=e.reported_at,
                     source=e.source,
-                )
+                ),
             )
         else:
-            events.append(
+            staging.event(
+                e.raw_event_id,
                 ScanReported(
                     service=e.service,
                     version=e.version,
@@ -686,12 +718,11 @@ async def _evidence(session: AsyncSession, items: list[Sourced], service_of: Any
                     ),
                     reported_at=e.reported_at,
                     source=e.source,
-                )
+                ),
             )
-    return events
 
 
-async def _artifacts(session: AsyncSession, items: list[Sourced], service_of: Any) -> list[EventData]:
+async def _artifacts(session: AsyncSession, items: list[Sourced], service_of: Any, staging: Staging) -> None:
     rows = []
     for s in items:
         f: ArtifactFact = s.fact  # type: ignore[assignment]
@@ -710,19 +741,20 @@ async def _artifacts(session: AsyncSession, items: list[Sourced], service_of: An
                 "raw_event_id": s.raw_event_id,
             }
         )
-    return [
-        ArtifactPublished(
-            service=a.service,
-            name=a.name,
-            version=a.version,
-            digest=a.digest,
-            commit=a.commit,
-            purl=a.purl,
-            published_at=a.published_at,
-            source=a.source,
+    for a in await _insert_new(session, ARTIFACTS, rows):
+        staging.event(
+            a.raw_event_id,
+            ArtifactPublished(
+                service=a.service,
+                name=a.name,
+                version=a.version,
+                digest=a.digest,
+                commit=a.commit,
+                purl=a.purl,
+                published_at=a.published_at,
+                source=a.source,
+            ),
         )
-        for a in await _insert_new(session, ARTIFACTS, rows)
-    ]
 
 
 async def apply_incident(
