@@ -201,6 +201,7 @@ async def test_webhooks_in_flight_are_accepted_together_each_with_its_own_outcom
         assert made < 13  # together, not one transaction each
         # and in few statements: the raw events and the outbox rows of a batch in one each
         assert sent.count("INSERT INTO pipeline.raw_events ") == made
+        assert sent.count("INSERT INTO pipeline.deployments ") == made  # deployments only insert: together too
         assert sent.count("INSERT INTO pipeline.outbox ") <= made
 
     answers = [r.json() for r in responses]
@@ -212,3 +213,44 @@ async def test_webhooks_in_flight_are_accepted_together_each_with_its_own_outcom
     rows = await db.fetch("SELECT headers FROM pipeline.outbox ORDER BY seq")
     assert len(rows) == 2
     assert all(json.loads(r["headers"])["traceparent"].split("-")[1] == traces[recorder] for r in rows)
+
+
+async def test_a_batch_mixing_facts_that_only_insert_with_runs_gives_each_delivery_its_own_answer(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Deployments of several deliveries are recorded in one statement; a job run (a fact that merges into what is
+    recorded) is recorded on its own, in order. Each answer counts only its own facts, and each event carries the
+    trace of the delivery that told it."""
+    payload = json.loads((GITHUB / "deployment_status/created.1.json").read_text())
+    bodies = []
+    for i in range(6):
+        payload["deployment"]["id"] = 9_000 + i
+        bodies.append(("deployment_status", json.dumps(payload).encode()))
+    bodies.insert(3, ("workflow_job", (GITHUB / "workflow_job/completed.1.json").read_bytes()))
+    traces = [f"{i + 1:032x}" for i in range(len(bodies))]
+    app = create_app(settings)
+    async with running(app) as client:
+        batches = DeliveryBatches.of(app.state.runtime.sessions, app.state.runtime.outbox)
+        before = batches.accept.stats.batches
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/webhooks/github",
+                    content=body,
+                    headers={**github_headers(kind, body), "traceparent": f"00-{t}-{1:016x}-01"},
+                )
+                for (kind, body), t in zip(bodies, traces, strict=True)
+            )
+        )
+        assert batches.accept.stats.batches - before < len(bodies)
+
+    answers = [r.json() for r in responses]
+    assert [a["status"] for a in answers] == ["accepted"] * len(bodies)
+    assert [a["facts"] for a, (kind, _) in zip(answers, bodies, strict=True) if kind == "deployment_status"] == [1] * 6
+    assert await count(db, "deployments") == 6 and await count(db, "runs") == 1
+    told = {f"{payload['repository']['full_name']}/deployments/{9_000 + i}": traces[i + (i >= 3)] for i in range(6)}
+    rows = await db.fetch("SELECT data, headers FROM pipeline.outbox WHERE type = $1", DeploymentObserved.event_type)
+    assert len(rows) == 6
+    for row in rows:
+        trace = json.loads(row["headers"])["traceparent"].split("-")[1]
+        assert told[json.loads(row["data"])["source_id"]] == trace

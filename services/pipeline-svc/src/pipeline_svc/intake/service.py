@@ -25,7 +25,7 @@ from pipeline_svc.facts.policy import parse_time
 from pipeline_svc.intake.models import RawEvent
 from pipeline_svc.sources import cdevents, tekton
 from pipeline_svc.sources.cloudevents import IncomingEvent
-from pipeline_svc.sources.facts import Fact
+from pipeline_svc.sources.facts import ArtifactFact, DeploymentFact, Fact, MergeFact, PushFact, ScanFact, TestsFact
 
 
 @dataclass
@@ -105,30 +105,72 @@ async def accept(session: AsyncSession, outbox: Outbox, deliveries: Sequence[Del
     return Outcome(stored, repeated, recorded)
 
 
+#: Facts whose recording only inserts what is not recorded yet, with no other effect: recording those of several
+#: deliveries in one statement per table gives each delivery what recording them one after the other would (the
+#: first to tell a fact records it). Runs merge into what is recorded, rollbacks mark deployments, incidents and
+#: CDEvents change.created update: deliveries carrying those are recorded one at a time, in order.
+INSERT_ONLY = (DeploymentFact, PushFact, MergeFact, TestsFact, ScanFact, ArtifactFact)
+
+
+def _insert_only(delivery: Delivery) -> bool:
+    return all(isinstance(f, INSERT_ONLY) for f in delivery.facts)
+
+
 async def accept_each(
     session: AsyncSession, outbox: Outbox, deliveries: Sequence[tuple[Delivery, otel_context.Context]]
 ) -> list[Outcome]:
     """Accept independent deliveries in one transaction, each with its own outcome and its outbox rows in its own
     trace, exactly as ``accept`` would one by one, in fewer statements: the raw events, the catalogue look-up and
-    the outbox rows of them all in one each; only the facts are recorded delivery by delivery, in order."""
+    the outbox rows of them all in one each, and the facts of consecutive deliveries that only insert
+    (``INSERT_ONLY``) in one per table; the others are recorded delivery by delivery, in order."""
     stored, _ = await _keep(session, [d for d, _ in deliveries])
     new = {d.id for d in stored}
     everything = [s for d in stored for s in _sourced(d)]
     catalogue = await facts.catalogue_lookup(session, (s.fact.ref for s in everything)) if everything else None
     rows: list[dict[str, Any]] = []
-    outcomes = []
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    group: list[tuple[Delivery, otel_context.Context]] = []
+
+    async def record_group() -> None:
+        traces = {}
+        for delivery, trace in group:
+            token = otel_context.attach(trace)
+            try:
+                traces[delivery.id] = outbox.trace()
+            finally:
+                otel_context.detach(token)
+        recorded = await facts.record(
+            session,
+            outbox,
+            [s for d, _ in group for s in _sourced(d)],
+            catalogue=catalogue,
+            outbox_rows=rows,
+            traces=traces,
+        )
+        staging = recorded.staging or facts.Staging()
+        for delivery, _ in group:
+            events = staging.of(delivery.id)
+            outcomes[delivery.id] = Outcome([delivery], [], facts.Recorded(new=len(events), events=events))
+        group.clear()
+
     for delivery, trace in deliveries:
         if delivery.id not in new:  # seen before, or twice in this batch
-            outcomes.append(Outcome([], [delivery], facts.Recorded()))
-            continue
-        token = otel_context.attach(trace)
-        try:
-            recorded = await facts.record(session, outbox, _sourced(delivery), catalogue=catalogue, outbox_rows=rows)
-        finally:
-            otel_context.detach(token)
-        outcomes.append(Outcome([delivery], [], recorded))
+            outcomes[delivery.id] = Outcome([], [delivery], facts.Recorded())
+        elif _insert_only(delivery):
+            group.append((delivery, trace))
+        else:
+            await record_group()  # what came before it, first
+            token = otel_context.attach(trace)
+            try:
+                recorded = await facts.record(
+                    session, outbox, _sourced(delivery), catalogue=catalogue, outbox_rows=rows
+                )
+            finally:
+                otel_context.detach(token)
+            outcomes[delivery.id] = Outcome([delivery], [], recorded)
+    await record_group()
     await facts.stage(session, outbox, rows)
-    return outcomes
+    return [outcomes[d.id] for d, _ in deliveries]
 
 
 class DeliveryBatches:
