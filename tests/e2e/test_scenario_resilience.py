@@ -245,13 +245,18 @@ def test_report_svc_killed_mid_burst_loses_nothing_and_counts_nothing_twice(
         assert figures() == expected
 
     # the release closed while report-svc was down: its report is made when it hears of the closure, and revised
-    # if the change's outcome (another topic) reaches it after that
+    # when facts it had not yet consumed (the change's outcome, the production deployment: other topics and
+    # partitions, caught up in any order) reach it after that
     def report_with_outcome() -> dict[str, Any] | None:
         r = api.call("report-svc", "GET", f"/releases/{rid}/report", VIEWER)
         body = r.json() if r.status_code == 200 else None
-        return body if body and body["changes"]["implemented"] == [change_id] else None
+        if not body or body["changes"]["implemented"] != [change_id]:
+            return None
+        return body if any(d["environment"] == "production" for d in body["deployments"]) else None
 
-    report = wait_for(report_with_outcome, timeout=60, what="the release report with its change implemented")
+    report = wait_for(
+        report_with_outcome, timeout=60, what="the release report with its change implemented and its deployment"
+    )
     assert report["changes"] == {
         "implemented": [change_id],
         "failed": [],
