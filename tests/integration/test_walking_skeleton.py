@@ -191,7 +191,8 @@ async def test_crash_after_publish_before_marking_republishes_and_applies_once(
         conn = await asyncpg.connect(database_url)
         try:
             rows = await conn.fetch(relay._select, 100)
-            await relay._send(list(rows))  # acknowledged by the broker … and the process dies before marking
+            # acknowledged by the broker … and the process dies before marking
+            await asyncio.gather(*await relay._enqueue(list(rows)))
         finally:
             await conn.close()
         assert await wait_projected(database_url, change_id) == (1, 1)

@@ -120,33 +120,23 @@ class Relay:
         in_flight = await self._send_batch(list(await conn.fetch(self._select, size)))
         while in_flight is not None:
             batch = in_flight[0]
-            following: list[asyncpg.Record] = []
-            late = False
-            if len(batch) >= size:  # more may be waiting
-                following = list(await conn.fetch(self._select_after, batch[-1]["seq"], size))
-                late = bool(following) and following[0]["behind"] != len(batch)
             next_in_flight = None
             try:
-                if not late:
-                    next_in_flight = await self._send_batch(following)
+                if len(batch) >= size:  # more may be waiting: read and send it while this batch is acknowledged
+                    following = list(await conn.fetch(self._select_after, batch[-1]["seq"], size))
+                    if following and following[0]["behind"] == len(batch):  # nothing committed late below
+                        next_in_flight = await self._send_batch(following)
                 await self._settle(conn, *in_flight)
             except BaseException:
-                if next_in_flight is not None:  # left unmarked, to be published again
-                    _abandon(*next_in_flight[1:])
+                for unsettled in (in_flight, next_in_flight):  # left unmarked, to be published again
+                    if unsettled is not None:
+                        _abandon(*unsettled[1:])
                 raise
             total += len(batch)
             in_flight = next_in_flight
-            if late:  # read again from the lowest unpublished row, the late one
+            if in_flight is None and len(batch) >= size:  # a late row below, or more since: from the lowest again
                 in_flight = await self._send_batch(list(await conn.fetch(self._select, size)))
         return total
-
-    async def publish_batch(self, conn: asyncpg.Connection) -> int:
-        """Publish one batch (the lowest unpublished rows) and mark it; how many. ``publish`` is the relay's loop."""
-        in_flight = await self._send_batch(list(await conn.fetch(self._select, self.settings.relay_batch_size)))
-        if in_flight is None:
-            return 0
-        await self._settle(conn, *in_flight)
-        return len(in_flight[0])
 
     async def _send_batch(
         self, rows: list[asyncpg.Record]
@@ -197,10 +187,6 @@ class Relay:
             futures.append(await self.producer.send(row["topic"], value=value, key=key, headers=headers))
         return futures
 
-    async def _send(self, rows: list[asyncpg.Record]) -> None:
-        """Send ``rows`` and wait for their acknowledgements (without marking them)."""
-        await asyncio.gather(*await self._enqueue(rows))
-
     async def _retention(self, conn: asyncpg.Connection) -> None:
         now = time.monotonic()
         if now - self._last_retention < RETENTION_EVERY_SECONDS:
@@ -211,9 +197,10 @@ class Relay:
 
 
 def _abandon(acks: asyncio.Future[Any], span: Any) -> None:
-    """A batch sent but never to be marked: end its span, and take its outcome when it comes so that a failure is
-    not reported as never retrieved."""
-    span.end()
+    """A batch sent but not to be marked: end its span (unless settling it did), and take its outcome when it comes
+    so that a failure is not reported as never retrieved."""
+    if span.is_recording():
+        span.end()
     acks.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 

@@ -72,22 +72,6 @@ RETOLD_AS_CDEVENTS = {"github", "gitlab", "tekton", "api"}
 _NS = uuid.UUID("6f1c9a52-3b8e-4c1d-9a57-2f6b3e0d8c41")
 
 
-@dataclass
-class Recorded:
-    """What one call recorded: the facts that were new, and the events staged for them."""
-
-    new: int = 0
-    events: list[EventData] = field(default_factory=list)
-    incidents: list[Incident] = field(default_factory=list)
-    staging: Staging | None = None
-
-
-@dataclass(frozen=True)
-class Sourced:
-    fact: Fact
-    raw_event_id: uuid.UUID | None
-
-
 CloudEntry = tuple[str, str, dict[str, Any]]  # (type, subject, CDEvent)
 
 
@@ -112,6 +96,22 @@ class Staging:
     def of(self, source: uuid.UUID | None) -> list[EventData]:
         """The domain events staged for the facts of ``source``."""
         return [e for e, s in zip(self.events, self.event_sources, strict=True) if s == source]
+
+
+@dataclass
+class Recorded:
+    """What one call recorded: the facts that were new, and the events staged for them."""
+
+    new: int = 0
+    events: list[EventData] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    staging: Staging = field(default_factory=Staging)  # the same events, each with its raw event
+
+
+@dataclass(frozen=True)
+class Sourced:
+    fact: Fact
+    raw_event_id: uuid.UUID | None
 
 
 _KEYS: Table = CatalogueKey.__table__  # type: ignore[assignment]

@@ -132,6 +132,8 @@ async def accept_each(
     group: list[tuple[Delivery, otel_context.Context]] = []
 
     async def record_group() -> None:
+        if not group:
+            return
         traces = {}
         for delivery, trace in group:
             token = otel_context.attach(trace)
@@ -147,9 +149,8 @@ async def accept_each(
             outbox_rows=rows,
             traces=traces,
         )
-        staging = recorded.staging or facts.Staging()
         for delivery, _ in group:
-            events = staging.of(delivery.id)
+            events = recorded.staging.of(delivery.id)
             outcomes[delivery.id] = Outcome([delivery], [], facts.Recorded(new=len(events), events=events))
         group.clear()
 
