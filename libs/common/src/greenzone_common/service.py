@@ -186,13 +186,23 @@ def create_service_app(spec: ServiceSpec, settings: CommonSettings) -> FastAPI:
 SHUTDOWN_STEP_SECONDS = 10.0
 
 
+#: ``gc.set_threshold`` for a running service. Python's default (700, 10, 10) collects the youngest generation every
+#: 700 container allocations: a request in flight (a batch of 500 CloudEvents is some 20,000 dicts, lists and
+#: models) outlives several collections, each of which scans it and promotes it to an older generation scanned again
+#: later, although nearly all of it is freed by reference counting as soon as the request ends. Measured with
+#: POST /events batches on 2 workers: 80 µs of service CPU an event with the default, 66-71 µs with these, and
+#: 16,000 against 17,000-18,000 events/s. Cyclic garbage is still collected, in at most 50,000 allocations.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def _settle_garbage_collector() -> None:
     """Keep the cyclic garbage collector off what startup built (modules, schemas, models, the app, compiled
     statements): measured under load, each full collection re-scanned all of it and stopped the event loop for
     60-270 ms every few seconds, stalling every request in flight. Frozen objects are never scanned; what requests
-    allocate is still collected."""
+    allocate is still collected, less often (``GC_THRESHOLDS``)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _shutdown(name: str, rt: Runtime) -> None:
