@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from greenzone_common.contracts.base import EventData
+from greenzone_common.ids import random_uuid
 
 _STAGED = "greenzone.outbox.staged"
 #: The columns of an outbox row as a use case writes it (the rest have server defaults).
@@ -71,7 +72,7 @@ class Outbox:
         it, to continue through Kafka into the consumer (``trace``: that context, when the caller already has it
         for many rows)."""
         return {
-            "id": event_id or uuid.uuid4(),
+            "id": event_id or random_uuid(),
             "topic": topic,
             "key": key,
             "type": type,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from greenzone_common.bulk import BulkInsert, records
 from greenzone_common.db import frozen_insert
 
 metadata = MetaData(schema="frozen_test")
@@ -65,3 +66,17 @@ async def test_frozen_inserts_are_compiled_once(engine) -> None:  # type: ignore
 def test_a_frozen_insert_takes_no_literal_values() -> None:
     with pytest.raises(ValueError, match="execution parameters"):
         frozen_insert(pg_insert(items).values(id=1, name="x"))
+
+
+async def test_records_read_returned_rows_by_name_and_position(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.begin() as conn:
+        insert = BulkInsert(items, ("id", "name"), "ON CONFLICT DO NOTHING")
+        async with AsyncSession(bind=conn) as session:
+            back = await insert.execute(session, [{"id": 20, "name": "p"}, {"id": 21, "name": "q"}])
+            again = await insert.execute(session, [{"id": 21, "name": "r"}, {"id": 22, "name": "s"}])
+        result = await conn.execute(text("SELECT id, name AS label FROM frozen_test.items WHERE id >= 20 ORDER BY id"))
+        listed = records(result)
+    assert [(r.id, r.name, r.seen) for r in back] == [(20, "p", 1), (21, "q", 1)]  # the server default came back
+    assert [(r.id, r.name) for r in again] == [(22, "s")]  # only the new row
+    assert [(r.id, r.label) for r in listed] == [(20, "p"), (21, "q"), (22, "s")]
+    assert listed[0] == (20, "p") and type(listed[0]) is type(listed[1])  # one class per set of columns

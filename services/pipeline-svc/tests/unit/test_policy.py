@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,7 @@ from pipeline_svc.facts.policy import (
     sha_from_commit_url,
     version_from_ref,
 )
+from pipeline_svc.facts.service import _NS, fact_id
 from pipeline_svc.sources import cloudevents, signatures
 from pipeline_svc.sources.facts import ServiceRef
 from pipeline_svc.sources.junit import InvalidJUnit, parse_junit
@@ -251,3 +253,19 @@ def test_signatures() -> None:
     assert signatures.gitlab_token_valid("tok", "tok")
     assert not signatures.gitlab_token_valid("tok", "tok2")
     assert not signatures.gitlab_token_valid("tok", None)
+
+
+# --- fact ids ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("run", "cdevents", "pipeline", "/bench/ci/run-1"),
+        ("deployment", "github", 1234, "success"),
+        ("cdevent", "service.deployed", "gitlab", "ünïcode ✓"),
+        ("merge",),
+    ],
+)
+def test_fact_ids_are_the_uuid5_recorded_facts_already_carry(parts: tuple[object, ...]) -> None:
+    assert fact_id(*parts) == uuid.uuid5(_NS, "\x1f".join(str(p) for p in parts))

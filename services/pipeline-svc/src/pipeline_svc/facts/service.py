@@ -7,19 +7,20 @@ Idempotent: a fact already recorded (same identity in its source) adds no row an
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, Text, any_, bindparam, func, or_, select, text, update
+from sqlalchemy import Table, Text, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from greenzone_common import cdevents
-from greenzone_common.bulk import BulkInsert, conflict_clause
+from greenzone_common.bulk import BulkInsert, conflict_clause, records
 from greenzone_common.contracts import CDEVENTS_TOPIC
 from greenzone_common.contracts.base import EventData
 from greenzone_common.contracts.common import Commit, FindingsBySeverity, TestCounts
@@ -153,13 +154,20 @@ _INSERT_NEW = {
 }
 
 
-async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> Sequence[Row[Any]]:
-    """Insert ``rows`` (one executemany, compiled once), skipping those already recorded; the new ones back."""
-    return (await session.execute(_INSERT_NEW[table], rows)).all()
+async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> list[Any]:
+    """Insert ``rows`` (one executemany, compiled once), skipping those already recorded; the new ones back (as
+    ``bulk.records``)."""
+    return records(await session.execute(_INSERT_NEW[table], rows))
+
+
+_NS_BYTES = _NS.bytes
 
 
 def fact_id(*parts: object) -> uuid.UUID:
-    return uuid.uuid5(_NS, "\x1f".join(str(p) for p in parts))
+    """``uuid5(_NS, the parts joined by U+001F)``, as ``uuid.uuid5`` computes it (a test holds them equal), without
+    its conversion of the namespace to bytes on every call: 1.2 against 2.0 µs."""
+    digest = hashlib.sha1(_NS_BYTES + "\x1f".join(map(str, parts)).encode(), usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 #: what the catalogue knows of some repositories and artifacts (``catalogue_lookup``)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from greenzone_common.batching import Coalescer, one_per
 from greenzone_common.bulk import BulkInsert
 from greenzone_common.db import unit_of_work
+from greenzone_common.ids import random_uuid
 from greenzone_common.outbox import Outbox
 from pipeline_svc.facts import service as facts
 from pipeline_svc.facts.policy import parse_time
@@ -41,7 +42,7 @@ class Delivery:
     source: str | None = None
     occurred_at: datetime | None = None
     facts: list[Fact] = field(default_factory=list)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=random_uuid)
 
 
 @dataclass
