@@ -14,6 +14,8 @@ Measures, with benchkit's keep-alive load generator on the same machine:
    events/s, beside the database alone: the statements the service's ``accept`` sends for such batches (captured,
    rolled back), replayed with raw asyncpg on 4 connections into a fresh database with nothing else running
    (``storage_ceiling``). No intake can take more on this machine without writing less per event;
+   beside it, the CPU each group of processes (the service, PostgreSQL, the broker, the load generator) spent per
+   event during that phase, from /proc: where the machine's two cores go;
 3. p50/p99 latency of signed webhooks sent open-loop at 500/s (latency from when each was due).
 
 Targets (issue 3): ≥ 1,000 verified webhooks/s, ≥ 20,000 events/s in batches of 500, p99 < 100 ms at 500/s.
@@ -35,6 +37,8 @@ import asyncpg
 from benchkit import (
     captured_statements,
     closed_loop,
+    cpu_by_group,
+    cpu_used,
     create_database,
     drained,
     echo_rate,
@@ -217,9 +221,11 @@ def run(quick: bool) -> None:
                 )
             )
             backlog = [asyncio.run(drained(database_url, "pipeline"))]
+            cpu_before = cpu_by_group("pipeline_svc.main", "pipeline-svc")
             batches = asyncio.run(
                 closed_loop("batches", address, lambda i: batch(100_000 + i), BATCH_CONNECTIONS, seconds)
             )
+            cpu = cpu_used(cpu_before, cpu_by_group("pipeline_svc.main", "pipeline-svc"))
             note(
                 (
                     "CDEvents/s via POST /events (batches of 500)",
@@ -227,6 +233,18 @@ def run(quick: bool) -> None:
                     f"{batches.rate:,.2f} batches/s · p50 {batches.pct(0.5):.0f} ms a batch · the database alone "
                     f"{ceiling:,.0f}/s · ratio {batches.rate * 500 / ceiling:.2f}",
                     "≥ 20,000",
+                )
+            )
+            events = batches.count * 500
+            note(
+                (
+                    "CPU an event in the CDEvents phase (µs)",
+                    " · ".join(
+                        f"{name} {seconds / events * 1e6:.0f}" for name, seconds in sorted(cpu.items()) if seconds
+                    ),
+                    f"{sum(cpu.values()) / batches.seconds:.2f} of {os.cpu_count()} cores busy; each group's CPU time "
+                    "over the phase, from /proc",
+                    "",
                 )
             )
             backlog.append(asyncio.run(drained(database_url, "pipeline")))

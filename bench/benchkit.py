@@ -343,6 +343,65 @@ def echo_rate(
         return asyncio.run(closed_loop("echo", address, to_echo, connections, seconds)).rate
 
 
+# ------------------------------------------------------------------------------------------- where the CPU goes
+
+#: process groups of a run on this machine, by what their command line holds; the load generator is this process
+_GROUPS = (("PostgreSQL", "postgres"), ("broker", "tansu"))
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """pid → (parent pid, command line, CPU seconds it and its reaped children used), for every process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        # after the command name: state, ppid, …, utime (14th field), stime, cutime, cstime
+        found[int(entry)] = (int(fields[1]), cmdline, sum(int(x) for x in fields[11:15]) / tick)
+    return found
+
+
+def cpu_by_group(service: str, label: str = "") -> dict[str, float]:
+    """CPU seconds used so far by each group of processes: ``service`` (the processes whose command line names it,
+    and their descendants: a supervisor and its workers; the group is called ``label`` when one is given),
+    PostgreSQL, the broker, the load generator (this process) and everything else. Take one reading before and one
+    after a phase; :func:`cpu_used` gives the difference. Reaped children count in their parent, so a backend that
+    exits during the phase is not lost."""
+    processes = _processes()
+    roots = {pid for pid, (_, cmdline, _) in processes.items() if service in cmdline}
+
+    def group(pid: int) -> str:
+        seen = 0
+        at = pid
+        while at > 1 and seen < 64:
+            if at in roots:
+                return label or service
+            at = processes.get(at, (0, "", 0.0))[0]
+            seen += 1
+        if pid == os.getpid():
+            return "load generator"
+        cmdline = processes[pid][1]
+        return next((name for name, mark in _GROUPS if mark in cmdline), "other")
+
+    totals: dict[str, float] = {}
+    for pid, (_, _, seconds) in processes.items():
+        name = group(pid)
+        totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What each group used between two :func:`cpu_by_group` readings (a group that ended in between counts 0)."""
+    return {name: max(0.0, after.get(name, 0.0) - before.get(name, 0.0)) for name in after}
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
