@@ -1,5 +1,5 @@
 """Random UUIDs from a pool of OS random bytes: well-formed version 4 UUIDs, never repeated, across threads and
-across a fork."""
+across a fork; name UUIDs equal to uuid5's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import threading
 import uuid
 
-from greenzone_common.ids import random_uuid
+import pytest
+
+from greenzone_common.ids import name_uuid, random_uuid
 
 
 def test_they_are_version_4_rfc_4122_uuids() -> None:
@@ -64,3 +66,18 @@ def test_a_forked_child_does_not_hand_out_its_parents_next_ids() -> None:
     assert len(child) == 160
     assert child != parents
     assert not {child[i : i + 16] for i in range(0, 160, 16)} & {parents[i : i + 16] for i in range(0, 160, 16)}
+
+
+@pytest.mark.parametrize("name", ["run\x1fcdevents\x1fpipeline\x1f/bench/ci/run-1", "", "ünïcode ✓", "x" * 500])
+def test_name_uuids_are_uuid5(name: str) -> None:
+    namespace = uuid.UUID("6f1c9a52-3b8e-4c1d-9a57-2f6b3e0d8c41")
+    made = name_uuid(namespace.bytes, name)
+    assert made == uuid.uuid5(namespace, name)
+    assert str(made) == str(uuid.uuid5(namespace, name)) and hash(made) == hash(uuid.uuid5(namespace, name))
+
+
+def test_they_are_uuids_the_standard_library_takes() -> None:
+    made = random_uuid()
+    assert isinstance(made, uuid.UUID)
+    assert uuid.UUID(bytes=made.bytes) == made and uuid.UUID(int=made.int) == made
+    assert {made: 1}[uuid.UUID(str(made))] == 1

@@ -7,7 +7,6 @@ Idempotent: a fact already recorded (same identity in its source) adds no row an
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from greenzone_common.contracts.pipeline import (
     TestsReported,
 )
 from greenzone_common.db import frozen_insert
+from greenzone_common.ids import name_uuid
 from greenzone_common.outbox import COLUMNS as OUTBOX_COLUMNS
 from greenzone_common.outbox import Outbox
 from pipeline_svc.catalogue.models import CatalogueKey
@@ -164,10 +164,8 @@ _NS_BYTES = _NS.bytes
 
 
 def fact_id(*parts: object) -> uuid.UUID:
-    """``uuid5(_NS, the parts joined by U+001F)``, as ``uuid.uuid5`` computes it (a test holds them equal), without
-    its conversion of the namespace to bytes on every call: 1.2 against 2.0 µs."""
-    digest = hashlib.sha1(_NS_BYTES + "\x1f".join(map(str, parts)).encode(), usedforsecurity=False).digest()
-    return uuid.UUID(bytes=digest[:16], version=5)
+    """``uuid5(_NS, the parts joined by U+001F)`` (``ids.name_uuid``; a test holds them equal)."""
+    return name_uuid(_NS_BYTES, "\x1f".join(map(str, parts)))
 
 
 #: what the catalogue knows of some repositories and artifacts (``catalogue_lookup``)
