@@ -64,7 +64,7 @@ class Outbox:
         topic: str,
         key: str,
         type: str,
-        data: dict[str, Any],
+        data: dict[str, Any] | EventData,
         event_id: uuid.UUID | None = None,
         trace: dict[str, str] | None = None,
     ) -> dict[str, Any]:
@@ -84,14 +84,21 @@ class Outbox:
         }
 
     def row(
-        self, event: EventData, *, event_id: uuid.UUID | None = None, trace: dict[str, str] | None = None
+        self,
+        event: EventData,
+        *,
+        event_id: uuid.UUID | None = None,
+        trace: dict[str, str] | None = None,
+        model: bool = False,
     ) -> dict[str, Any]:
-        """The outbox row of one of Greenzone's own events."""
+        """The outbox row of one of Greenzone's own events. ``model``: its ``data`` is the event itself instead of its
+        JSON values, for a ``bulk.BulkInsert``, which writes the same JSON straight from the model (pydantic-core:
+        1.0 against 2.1 µs for a dump and then a write)."""
         return self.data_row(
             topic=event.topic,
             key=event.key(),
             type=event.event_type,
-            data=event.model_dump(mode="json"),
+            data=event if model else event.model_dump(mode="json"),
             event_id=event_id,
             trace=trace,
         )

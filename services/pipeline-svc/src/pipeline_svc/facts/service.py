@@ -247,7 +247,10 @@ def _outbox_rows(
     def trace(source: uuid.UUID | None) -> dict[str, str]:
         return traces.get(source, current) if traces else current
 
-    rows = [outbox.row(e, trace=trace(src)) for e, src in zip(staging.events, staging.event_sources, strict=True)]
+    rows = [
+        outbox.row(e, trace=trace(src), model=True)  # written by stage's BulkInsert
+        for e, src in zip(staging.events, staging.event_sources, strict=True)
+    ]
     rows += [
         outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace(src))
         for (t, subject, data), src in zip(staging.cloud, staging.cloud_sources, strict=True)
