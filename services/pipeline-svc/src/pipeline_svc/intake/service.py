@@ -224,8 +224,8 @@ def delivery_of(event: IncomingEvent, headers: dict[str, str]) -> Delivery:
                 [*loc, "type"], f"type {event.type!r} differs from the CDEvent's context.type {type_name!r}"
             )
         subject: str | None = str(data["subject"]["id"])
-        mapped = cdevents.map_event(data)
         occurred = parse_time(data["context"].get("timestamp"))
+        mapped = cdevents.map_event(data, at=occurred)
     elif event.type.startswith(tekton.PREFIX):
         try:
             tekton.parse_type(event.type)

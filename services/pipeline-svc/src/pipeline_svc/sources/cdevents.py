@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -146,14 +147,15 @@ def _str(value: Any) -> str | None:
     return str(value)
 
 
-def map_event(event: dict[str, Any]) -> list[Fact]:
-    """Facts from a *valid* CDEvent (call :func:`validate` first)."""
+def map_event(event: dict[str, Any], *, at: datetime | None = None) -> list[Fact]:
+    """Facts from a *valid* CDEvent (call :func:`validate` first). ``at``: its ``context.timestamp``, when the caller
+    has parsed it already."""
     context = _dict(event.get("context"))
     subject = _dict(event.get("subject"))
     content = _dict(subject.get("content"))
     custom = _dict(event.get("customData"))
     name = short_type(str(context.get("type")))
-    at = parse_time(context.get("timestamp"))
+    at = at or parse_time(context.get("timestamp"))
     if at is None:
         return []
     event_id = f"{context.get('source')}/{context.get('id')}"
