@@ -72,9 +72,9 @@ _RECORDS: dict[tuple[str, ...], Any] = {}
 
 def records(result: Result[Any]) -> list[Any]:
     """The rows of ``result`` as named tuples (``row.column``, ``row[0]``). Reading a column of a SQLAlchemy
-    ``Row`` by name costs 0.2-0.7 µs (``__getattr__`` looks the key up in the result's metadata); a named tuple's
-    field is a C slot read of some 30 ns, and making one costs about as much as two of those reads. A RETURNING of
-    twenty columns read once each for 500 rows went from several milliseconds to under one."""
+    ``Row`` by name costs about 300 ns (its ``__getattr__`` looks the key up in the result's metadata), a named
+    tuple's field about 15 ns (``timeit``): 500 rows of twenty columns, each read once, took 3 ms of reads as
+    ``Row`` objects and 0.7 ms as records, making them included."""
     keys = tuple(result.keys())
     record: Any = _RECORDS.get(keys)
     if record is None:
