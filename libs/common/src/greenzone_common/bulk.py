@@ -96,18 +96,30 @@ class BulkInsert:
         ordered: bool = False,
         where: str = "",
         prefix: str = "",
+        shared: Sequence[str] = (),
     ) -> None:
         """``ordered``: rows are inserted in the order given (identity columns such as the outbox's ``seq`` follow
         it), as a multi-row ``VALUES`` would insert them. ``where``: a condition on the insert (for a statement
         embedded in a larger one, e.g. ``EXISTS (SELECT FROM c)``). ``prefix``: of its parameter names, so that
-        ``sql`` can sit beside other parameters in one statement."""
+        ``sql`` can sit beside other parameters in one statement. ``shared``: columns whose value is the same in
+        every row given (:meth:`shares` tells), sent once instead of once a row (and JSON parsed once): for the raw
+        events of one request, their origin and headers."""
         cols = [table.c[name] for name in columns]
         self.columns = tuple(columns)
         self.prefix = prefix
         self.jsonb = frozenset(c.name for c in cols if isinstance(c.type, postgresql.JSONB))
-        arrays = ", ".join(f"CAST(:{prefix}c{i} AS {array_type(c)})" for i, c in enumerate(cols))
-        names = ", ".join(f"c{i}" for i in range(len(cols)))
-        picks = ", ".join(f"u.c{i}::jsonb" if c.name in self.jsonb else f"u.c{i}" for i, c in enumerate(cols))
+        self.shared = frozenset(shared)
+        if not self.shared <= set(columns):
+            raise ValueError(f"shared columns {sorted(self.shared - set(columns))} are not among the columns")
+        each = [(i, c) for i, c in enumerate(cols) if c.name not in self.shared]
+        arrays = ", ".join(f"CAST(:{prefix}c{i} AS {array_type(c)})" for i, c in each)
+        names = ", ".join(f"c{i}" for i, _ in each)
+
+        def pick(i: int, column: Column[Any]) -> str:
+            value = f"CAST(:{prefix}c{i} AS {array_type(column)[:-2]})" if column.name in self.shared else f"u.c{i}"
+            return f"{value}::jsonb" if column.name in self.jsonb else value
+
+        picks = ", ".join(pick(i, c) for i, c in enumerate(cols))
         into = ", ".join(_PREPARER.quote(c.name) for c in cols)
         returned = list(returning if returning is not None else table.c)
         source = f"unnest({arrays}) WITH ORDINALITY AS u({names}, n)" if ordered else f"unnest({arrays}) AS u({names})"
@@ -124,9 +136,20 @@ class BulkInsert:
         self.returns = bool(returned)
         self.statement: TextClause = text(sql).columns(*returned) if returned else text(sql)  # type: ignore[assignment]
 
-    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        params: dict[str, list[Any]] = {}
+    def shares(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether every row holds the same value in each ``shared`` column (so that this statement can take them)."""
+        if not rows:
+            return False
+        first = rows[0]
+        return all(row[name] is first[name] or row[name] == first[name] for name in self.shared for row in rows)
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
         for i, name in enumerate(self.columns):
+            if name in self.shared:
+                value = rows[0][name]
+                params[f"{self.prefix}c{i}"] = to_json(value).decode() if name in self.jsonb else value
+                continue
             values = [row[name] for row in rows]
             if name in self.jsonb:
                 # JSON text (None is JSON null, as SQLAlchemy's JSONB binds it), by pydantic-core: about 3x faster

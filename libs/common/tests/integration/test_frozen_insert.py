@@ -80,3 +80,23 @@ async def test_records_read_returned_rows_by_name_and_position(engine) -> None: 
     assert [(r.id, r.name) for r in again] == [(22, "s")]  # only the new row
     assert [(r.id, r.label) for r in listed] == [(20, "p"), (21, "q"), (22, "s")]
     assert listed[0] == (20, "p") and type(listed[0]) is type(listed[1])  # one class per set of columns
+
+
+async def test_shared_columns_are_sent_once_and_land_in_every_row(engine) -> None:  # type: ignore[no-untyped-def]
+    shared = BulkInsert(items, ("id", "name", "seen"), "ON CONFLICT DO NOTHING", shared=("name", "seen"))
+    same = [{"id": 30, "name": "batch", "seen": 7}, {"id": 31, "name": "batch", "seen": 7}]
+    assert shared.shares(same)
+    assert not shared.shares([*same, {"id": 32, "name": "other", "seen": 7}])
+    assert not shared.shares([])
+    assert shared.parameters(same) == {"c0": [30, 31], "c1": "batch", "c2": 7}  # one value each, not one a row
+    async with engine.begin() as conn:
+        async with AsyncSession(bind=conn) as session:
+            back = await shared.execute(session, same)
+        rows = (await conn.execute(text("SELECT id, name, seen FROM frozen_test.items WHERE id >= 30"))).all()
+    assert [(r.id, r.name, r.seen) for r in back] == [(30, "batch", 7), (31, "batch", 7)]
+    assert sorted(tuple(r) for r in rows) == [(30, "batch", 7), (31, "batch", 7)]
+
+
+def test_a_shared_column_must_be_one_of_the_columns() -> None:
+    with pytest.raises(ValueError, match="shared columns"):
+        BulkInsert(items, ("id", "name"), shared=("seen",))

@@ -34,6 +34,14 @@ async def test_every_cdevents_example_is_accepted_in_one_batch(
     assert response.status_code == 202, response.text
     assert response.json()["accepted"] == len(examples)
     assert await count(db, "raw_events") == len(examples)
+    # the batch's origin and kept headers, sent once for all its raw events, are in every one of them
+    kept = await db.fetch("SELECT DISTINCT origin, headers::text FROM pipeline.raw_events")
+    assert [(r["origin"], json.loads(r["headers"])) for r in kept] == [
+        (
+            "cloudevents",
+            {"content-type": BATCH, "user-agent": client.headers["user-agent"], "x-greenzone-sub": "ci-bot"},
+        )
+    ]
     assert await count(db, "deployments") == 2  # service.deployed and service.upgraded
     assert await count(db, "rollbacks") == 1
     assert await count(db, "deployments", "rolled_back") == 1  # the latest deployment before the rollback
