@@ -68,9 +68,9 @@ class Outbox:
         event_id: uuid.UUID | None = None,
         trace: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """The outbox row (``COLUMNS``) of an event whose data is ready as JSON values; the caller's trace goes with
-        it, to continue through Kafka into the consumer (``trace``: that context, when the caller already has it
-        for many rows)."""
+        """The outbox row (``COLUMNS``) of an event whose data is ready as JSON values (or is the event model itself,
+        for a ``bulk.BulkInsert`` only: see ``row(model=True)``); the caller's trace goes with it, to continue
+        through Kafka into the consumer (``trace``: that context, when the caller already has it for many rows)."""
         return {
             "id": event_id or random_uuid(),
             "topic": topic,
