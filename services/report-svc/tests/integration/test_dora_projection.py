@@ -125,6 +125,31 @@ def scenario(service: str) -> tuple[list[Sent], str]:
     return [sent(e) for e in events] + [sent(closed)], release_id
 
 
+async def scenario_projected(dsn: str, service: str, release_id: str) -> bool:
+    """Every fact of ``scenario`` but its close is projected. Each is checked: the topics have several partitions,
+    and events of different keys (the catalogue entry and gate decision by service, the release's own events by
+    release id, a change's by change id) are consumed in no set order."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM report.deployment_reports WHERE service = $1) AS deployments,"
+            " (SELECT count(*) FROM report.test_evidence WHERE service = $1) AS tests,"
+            " (SELECT count(*) FROM report.scan_evidence WHERE service = $1) AS scans,"
+            " (SELECT count(*) FROM report.incidents WHERE service = $1 AND resolved_at IS NOT NULL) AS incidents,"
+            " (SELECT count(*) FROM report.change_lifecycle l JOIN report.changes c USING (change_id)"
+            "  WHERE c.service = $1 AND l.outcome IS NOT NULL) AS outcomes,"
+            " (SELECT count(*) FROM report.releases WHERE release_id = $2 AND els_started_at IS NOT NULL) AS els,"
+            " (SELECT count(*) FROM report.gate_decisions WHERE service = $1) AS gates,"
+            " (SELECT count(*) FROM report.catalogue_services WHERE name = $1) AS catalogued",
+            service,
+            release_id,
+        )
+        assert row is not None
+        return tuple(row) == (5, 1, 1, 1, 2, 1, 1, 1)
+    finally:
+        await conn.close()
+
+
 async def test_dora_figures_follow_metrics_md_for_a_hand_computed_history(
     report: httpx.AsyncClient, report_settings: Settings
 ) -> None:
@@ -184,8 +209,9 @@ async def test_dora_figures_follow_metrics_md_for_a_hand_computed_history(
     consumer = AIOKafkaConsumer(
         REPORT_TOPIC, bootstrap_servers=report_settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
     )
-    await publish(report_settings, [closed])
     dsn = report_settings.asyncpg_dsn
+    await eventually(lambda: scenario_projected(dsn, service, release_id), timeout=30)
+    await publish(report_settings, [closed])
 
     async def stored() -> bool:
         conn = await asyncpg.connect(dsn)

@@ -20,7 +20,7 @@ from greenzone_common.testing.helpers import eventually
 from report_svc.config import Settings
 
 from .conftest import VIEWER, publish, sent
-from .test_dora_projection import at, scenario
+from .test_dora_projection import at, scenario, scenario_projected
 
 pytestmark = pytest.mark.integration
 
@@ -30,28 +30,7 @@ async def projected_then_closed(report: httpx.AsyncClient, settings: Settings, s
     events, release_id = scenario(service)
     *facts, closed = events
     await publish(settings, facts)
-    dsn = settings.asyncpg_dsn
-
-    async def all_in() -> bool:
-        conn = await asyncpg.connect(dsn)
-        try:
-            row = await conn.fetchrow(
-                "SELECT (SELECT count(*) FROM report.deployment_reports WHERE service = $1) AS deployments,"
-                " (SELECT count(*) FROM report.test_evidence WHERE service = $1) AS tests,"
-                " (SELECT count(*) FROM report.scan_evidence WHERE service = $1) AS scans,"
-                " (SELECT count(*) FROM report.incidents WHERE service = $1 AND resolved_at IS NOT NULL) AS incidents,"
-                " (SELECT count(*) FROM report.change_lifecycle l JOIN report.changes c USING (change_id)"
-                "  WHERE c.service = $1 AND l.outcome IS NOT NULL) AS outcomes,"
-                " (SELECT count(*) FROM report.releases WHERE release_id = $2 AND els_started_at IS NOT NULL) AS els",
-                service,
-                release_id,
-            )
-            assert row is not None
-            return tuple(row) == (5, 1, 1, 1, 2, 1)
-        finally:
-            await conn.close()
-
-    await eventually(all_in, timeout=30)
+    await eventually(lambda: scenario_projected(settings.asyncpg_dsn, service, release_id), timeout=30)
     await publish(settings, [closed])
     return release_id
 
