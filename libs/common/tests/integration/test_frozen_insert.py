@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from greenzone_common.bulk import BulkInsert, records
+from greenzone_common.bulk import MAX_VARIANTS, BulkInsert, records
 from greenzone_common.db import frozen_insert
 
 metadata = MetaData(schema="frozen_test")
@@ -82,21 +83,43 @@ async def test_records_read_returned_rows_by_name_and_position(engine) -> None: 
     assert listed[0] == (20, "p") and type(listed[0]) is type(listed[1])  # one class per set of columns
 
 
-async def test_shared_columns_are_sent_once_and_land_in_every_row(engine) -> None:  # type: ignore[no-untyped-def]
-    shared = BulkInsert(items, ("id", "name", "seen"), "ON CONFLICT DO NOTHING", shared=("name", "seen"))
+async def test_columns_constant_in_a_batch_are_sent_once_and_land_in_every_row(engine) -> None:  # type: ignore[no-untyped-def]
+    insert = BulkInsert(items, ("id", "name", "seen"), "ON CONFLICT DO NOTHING")
     same = [{"id": 30, "name": "batch", "seen": 7}, {"id": 31, "name": "batch", "seen": 7}]
-    assert shared.shares(same)
-    assert not shared.shares([*same, {"id": 32, "name": "other", "seen": 7}])
-    assert not shared.shares([])
-    assert shared.parameters(same) == {"c0": [30, 31], "c1": "batch", "c2": 7}  # one value each, not one a row
+    statement, params = insert.bound(same)
+    assert params == {"c0": [30, 31], "c1": "batch", "c2": 7}  # one value each, not one a row
+    assert "unnest(CAST(:c0 AS int8[])) AS u(c0)" in str(statement)
+    mixed = [{"id": 32, "name": "x", "seen": 7}, {"id": 33, "name": "y", "seen": 7}]
+    assert insert.bound(mixed)[1] == {"c0": [32, 33], "c1": ["x", "y"], "c2": 7}
+    alone = [{"id": 34, "name": "z", "seen": 1}]
+    assert insert.bound(alone)[1] == {"c0": [34], "c1": "z", "c2": 1}  # the first column stays an array
+    assert insert.parameters(same) == {"c0": [30, 31], "c1": ["batch", "batch"], "c2": [7, 7]}  # for ``sql``
     async with engine.begin() as conn:
         async with AsyncSession(bind=conn) as session:
-            back = await shared.execute(session, same)
+            back = await insert.execute(session, same)
+            back += await insert.execute(session, mixed)
+            back += await insert.execute(session, alone)
+            back += await insert.execute(session, same)  # nothing new: ignored
         rows = (await conn.execute(text("SELECT id, name, seen FROM frozen_test.items WHERE id >= 30"))).all()
-    assert [(r.id, r.name, r.seen) for r in back] == [(30, "batch", 7), (31, "batch", 7)]
-    assert sorted(tuple(r) for r in rows) == [(30, "batch", 7), (31, "batch", 7)]
+    expected = [(30, "batch", 7), (31, "batch", 7), (32, "x", 7), (33, "y", 7), (34, "z", 1)]
+    assert [(r.id, r.name, r.seen) for r in back] == expected
+    assert sorted(tuple(r) for r in rows) == expected
 
 
-def test_a_shared_column_must_be_one_of_the_columns() -> None:
-    with pytest.raises(ValueError, match="shared columns"):
-        BulkInsert(items, ("id", "name"), shared=("seen",))
+def test_constant_json_is_compared_as_the_text_sent() -> None:
+    table = Table("docs", MetaData(), Column("id", Integer, primary_key=True), Column("body", JSONB))
+    insert = BulkInsert(table, ("id", "body"))
+    # equal as Python values, not as JSON: 1 and 1.0 are different numbers in jsonb
+    apart = [{"id": 1, "body": {"n": 1}}, {"id": 2, "body": {"n": 1.0}}]
+    assert insert.bound(apart)[1]["c1"] == ['{"n":1}', '{"n":1.0}']
+    assert insert.bound([{"id": 1, "body": {"n": 1}}, {"id": 2, "body": {"n": 1}}])[1]["c1"] == '{"n":1}'
+
+
+def test_past_its_variants_a_bulk_insert_sends_arrays() -> None:
+    wide = Table("wide", MetaData(), *(Column(f"v{i}", Integer) for i in range(8)))
+    insert = BulkInsert(wide, [f"v{i}" for i in range(8)])
+    patterns = [[{f"v{i}": (r if (p >> i) & 1 else 0) for i in range(8)} for r in (1, 2)] for p in range(1, 256, 2)]
+    statements = {str(insert.bound(rows)[0]) for rows in patterns}
+    assert len(statements) == MAX_VARIANTS  # the all-arrays statement among them: the one past them
+    statement, params = insert.bound(patterns[-1])
+    assert statement is insert.statement and all(isinstance(v, list) for v in params.values())

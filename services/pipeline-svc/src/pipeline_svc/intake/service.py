@@ -55,11 +55,8 @@ class Outcome:
 _RAW: Any = RawEvent.__table__
 _RAW_COLUMNS = ("id", "origin", "delivery_key", "event_type", "subject", "source", "occurred_at", "headers", "body")
 #: raw events not seen before (``(origin, delivery_key)`` is unique), one statement over arrays whatever the count
+#: (the origin and headers of the events of one POST /events, the same in each, sent once)
 _INSERT_RAW = BulkInsert(_RAW, _RAW_COLUMNS, "ON CONFLICT DO NOTHING", returning=[_RAW.c.id])
-#: the same, for raw events of one origin with the same headers (the events of one POST /events): those two sent once
-_INSERT_RAW_SHARED = BulkInsert(
-    _RAW, _RAW_COLUMNS, "ON CONFLICT DO NOTHING", returning=[_RAW.c.id], shared=("origin", "headers")
-)
 
 
 def kept_headers(headers: Mapping[str, str], names: Sequence[str], prefixes: Sequence[str] = ()) -> dict[str, str]:
@@ -93,8 +90,7 @@ async def _keep(session: AsyncSession, deliveries: Sequence[Delivery]) -> tuple[
         }
         for d in unique.values()
     ]
-    insert = _INSERT_RAW_SHARED if _INSERT_RAW_SHARED.shares(rows) else _INSERT_RAW
-    new_ids = {row.id for row in await insert.execute(session, rows)}
+    new_ids = {row.id for row in await _INSERT_RAW.execute(session, rows)}
     stored = [d for d in unique.values() if d.id in new_ids]
     repeated += [d for d in unique.values() if d.id not in new_ids]
     return stored, repeated
