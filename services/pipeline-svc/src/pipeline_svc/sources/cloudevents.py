@@ -33,7 +33,7 @@ class BadCloudEvent(ValueError):
         self.loc = loc or ["body"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncomingEvent:
     id: str
     source: str

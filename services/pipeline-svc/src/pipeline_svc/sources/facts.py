@@ -2,6 +2,10 @@
 
 The mappers in this package are pure (payload in, facts out); the service name is resolved later, against the
 catalogue, from the :class:`ServiceRef` a fact carries.
+
+The facts are slotted dataclasses, not frozen ones: nothing changes a fact after its mapper returns it, and a frozen
+dataclass sets each field through ``object.__setattr__`` (a ``RunFact`` took 1.5 µs to build frozen and 0.3 µs
+slotted, ``timeit``), once for every event of a CDEvents batch.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ServiceRef:
     """Everything a payload says about which service it concerns; ``facts.policy.resolve_service`` decides."""
 
@@ -21,7 +25,7 @@ class ServiceRef:
     fallback: str | None = None  # a last resort (a pipeline's name) when nothing better is known
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunFact:
     """A pipeline run (``kind="pipeline"``) or one of its builds: a job, a task, a check run, a commit status."""
 
@@ -44,7 +48,7 @@ class RunFact:
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeploymentFact:
     ref: ServiceRef
     environment: str
@@ -58,7 +62,7 @@ class DeploymentFact:
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RollbackFact:
     ref: ServiceRef
     environment: str
@@ -69,7 +73,7 @@ class RollbackFact:
     commit: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PushedCommit:
     sha: str
     timestamp: datetime
@@ -78,7 +82,7 @@ class PushedCommit:
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PushFact:
     ref: ServiceRef
     repository: str
@@ -90,7 +94,7 @@ class PushFact:
     commits: tuple[PushedCommit, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MergeFact:
     ref: ServiceRef
     repository: str
@@ -106,7 +110,7 @@ class MergeFact:
     created_subject: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChangeOpenedFact:
     """A CDEvents ``change.created``: the start of the change merged later (or earlier: events cross)."""
 
@@ -115,7 +119,7 @@ class ChangeOpenedFact:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TestsFact:
     __test__ = False  # not a pytest test class
 
@@ -132,7 +136,7 @@ class TestsFact:
     skipped: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ScanFact:
     ref: ServiceRef
     reported_at: datetime
@@ -144,7 +148,7 @@ class ScanFact:
     tool: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ArtifactFact:
     ref: ServiceRef
     name: str
@@ -157,7 +161,7 @@ class ArtifactFact:
     purl: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncidentFact:
     ref: ServiceRef
     action: Literal["detected", "resolved"]
