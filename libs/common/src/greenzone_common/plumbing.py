@@ -46,7 +46,8 @@ def plumbing_tables(metadata: MetaData) -> PlumbingTables:
         # seq is the publication order. Use cases lock their aggregate row before writing its event, so for one
         # aggregate seq order is commit order (what per-aggregate ordering needs).
         Column("seq", BigInteger, Identity(always=True), primary_key=True),
-        Column("id", UUID(as_uuid=True), nullable=False, unique=True),  # ce_id, stable across retries
+        # ce_id, stable across retries; not indexed: nothing looks a row up by it (``outbox_id_not_unique``)
+        Column("id", UUID(as_uuid=True), nullable=False),
         Column("topic", String(255), nullable=False),
         Column("key", Text, nullable=False),
         Column("type", String(255), nullable=False),

@@ -44,3 +44,24 @@ async def test_outbox_retention_and_replay_use_the_created_at_index(migrated: as
     assert "ix_pipeline_outbox_created_at" in await plan(
         migrated, replay_sql("pipeline"), datetime(2026, 1, 1, tzinfo=UTC)
     )
+
+
+async def test_the_tables_every_accepted_event_writes_keep_only_the_indexes_something_uses(
+    migrated: asyncpg.Connection,
+) -> None:
+    rows = await migrated.fetch(
+        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'pipeline'"
+        " AND tablename IN ('raw_events', 'runs', 'outbox')"
+    )
+    assert sorted((r["tablename"], r["indexname"]) for r in rows) == [
+        ("outbox", "ix_pipeline_outbox_created_at"),  # BRIN: retention and replay --since
+        ("outbox", "ix_pipeline_outbox_seq"),  # the unpublished rows, in the relay's order
+        ("outbox", "outbox_pkey"),  # seq
+        ("raw_events", "ix_raw_events_change_created"),  # change_created_at
+        ("raw_events", "ix_raw_events_received_at"),  # BRIN
+        ("raw_events", "pk_raw_events"),  # the id facts and answers refer to
+        ("raw_events", "uq_raw_events_origin"),  # (origin, delivery_key): a redelivery is recognised
+        ("runs", "ix_runs_service_finished"),  # GET /runs?service=, report figures
+        ("runs", "ix_runs_updated"),  # GET /runs?since= and its pages
+        ("runs", "pk_runs"),  # uuid5 of (source, kind, run_key): one row per run
+    ]

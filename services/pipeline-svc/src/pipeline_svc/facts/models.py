@@ -15,11 +15,12 @@ from pipeline_svc.db import Base
 
 
 class Run(Base):
-    """A pipeline run (kind ``pipeline``) or a build inside one (``job``, ``task``, ``check_run`` …)."""
+    """A pipeline run (kind ``pipeline``) or a build inside one (``job``, ``task``, ``check_run`` …). Its id is the
+    uuid5 of ``(source, kind, run_key)`` (``facts.service.fact_id``): the primary key is what keeps one row per run,
+    with no second unique index on the three (every run recorded paid for both)."""
 
     __tablename__ = "runs"
     __table_args__ = (
-        UniqueConstraint("source", "kind", "run_key"),
         Index("ix_runs_service_finished", "service", "finished_at"),
         Index("ix_runs_updated", "updated_at", "id"),
     )

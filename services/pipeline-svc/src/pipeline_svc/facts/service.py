@@ -283,13 +283,14 @@ def _final_first(items: list[Sourced]) -> list[Sourced]:
 
 
 def _upsert_runs() -> Any:
-    """Runs by ``(source, kind, run_key)``: a completed run never goes back to running (deliveries arrive out of
-    order); known values are kept. Its ON CONFLICT clause is the one ``_UPSERT_RUNS`` sends."""
+    """Runs by ``(source, kind, run_key)``, whose uuid5 is the id: a completed run never goes back to running
+    (deliveries arrive out of order); known values are kept. Its ON CONFLICT clause is the one ``_UPSERT_RUNS``
+    sends."""
     insert = pg_insert(RUNS)
     ex = insert.excluded
     t = RUNS.c
     return insert.on_conflict_do_update(
-        index_elements=[t.source, t.kind, t.run_key],
+        index_elements=[t.id],
         set_={
             "status": ex.status,
             "outcome": ex.outcome,
