@@ -67,10 +67,12 @@ class Outbox:
         data: dict[str, Any] | EventData,
         event_id: uuid.UUID | None = None,
         trace: dict[str, str] | None = None,
+        time: datetime | None = None,
     ) -> dict[str, Any]:
         """The outbox row (``COLUMNS``) of an event whose data is ready as JSON values (or is the event model itself,
         for a ``bulk.BulkInsert`` only: see ``row(model=True)``); the caller's trace goes with it, to continue
-        through Kafka into the consumer (``trace``: that context, when the caller already has it for many rows)."""
+        through Kafka into the consumer (``trace``: that context, when the caller already has it for many rows).
+        ``time``: the CloudEvents time, now unless given (one moment for the rows of one use case)."""
         return {
             "id": event_id or random_uuid(),
             "topic": topic,
@@ -78,7 +80,7 @@ class Outbox:
             "type": type,
             "source": self.source,
             "subject": key,
-            "time": datetime.now(UTC),
+            "time": time or datetime.now(UTC),
             "data": data,
             "headers": self.trace() if trace is None else trace,
         }
@@ -90,6 +92,7 @@ class Outbox:
         event_id: uuid.UUID | None = None,
         trace: dict[str, str] | None = None,
         model: bool = False,
+        time: datetime | None = None,
     ) -> dict[str, Any]:
         """The outbox row of one of Greenzone's own events. ``model``: its ``data`` is the event itself instead of its
         JSON values, for a ``bulk.BulkInsert``, which writes the same JSON straight from the model (pydantic-core:
@@ -101,10 +104,18 @@ class Outbox:
             data=event if model else event.model_dump(mode="json"),
             event_id=event_id,
             trace=trace,
+            time=time,
         )
 
     def cloudevent_row(
-        self, *, topic: str, type: str, subject: str, data: dict[str, Any], trace: dict[str, str] | None = None
+        self,
+        *,
+        topic: str,
+        type: str,
+        subject: str,
+        data: dict[str, Any],
+        trace: dict[str, str] | None = None,
+        time: datetime | None = None,
     ) -> dict[str, Any]:
         """The row of an event whose type is not Greenzone's own (a standard CDEvent on ``greenzone.cdevents``): its
         id is derived from the CDEvent's ``context.id`` when it has one, so a retold event keeps its id."""
@@ -112,7 +123,7 @@ class Outbox:
         event_id = None
         if isinstance(context, dict) and context.get("id"):
             event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/{context['id']}")
-        return self.data_row(topic=topic, key=subject, type=type, data=data, event_id=event_id, trace=trace)
+        return self.data_row(topic=topic, key=subject, type=type, data=data, event_id=event_id, trace=trace, time=time)
 
     async def add_cloudevent(
         self, session: AsyncSession, *, topic: str, type: str, subject: str, data: dict[str, Any]

@@ -38,3 +38,17 @@ def test_an_event_kept_as_a_model_is_written_as_the_json_of_its_values() -> None
     assert as_model == as_values  # byte for byte
     assert json.loads(as_model[0]) == EVENT.model_dump(mode="json")
     assert json.loads(as_model[0])["extra_field"] == "kept"
+
+
+def test_rows_made_at_one_moment_share_it_and_are_sent_with_it_once() -> None:
+    outbox = Outbox(plumbing_tables(MetaData(schema="rows_test")).outbox, source="/greenzone/test")
+    insert = BulkInsert(outbox.table, COLUMNS, returning=[], ordered=True)
+    moment = datetime(2026, 3, 2, 10, 1, tzinfo=UTC)
+    before = datetime.now(UTC)
+
+    rows = [outbox.row(EVENT, trace={}, model=True, time=moment) for _ in range(3)]
+    rows.append(outbox.cloudevent_row(topic="t", type="x", subject="s", data={}, trace={}, time=moment))
+
+    assert [r["time"] for r in rows] == [moment] * 4
+    assert insert.bound(rows)[1][f"c{COLUMNS.index('time')}"] == moment  # one value, not one a row
+    assert outbox.row(EVENT, trace={})["time"] >= before  # now, when not given

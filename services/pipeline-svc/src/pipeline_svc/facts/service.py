@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Table, Text, any_, bindparam, func, or_, select, text, update
@@ -247,12 +247,13 @@ def _outbox_rows(
     def trace(source: uuid.UUID | None) -> dict[str, str]:
         return traces.get(source, current) if traces else current
 
+    now = datetime.now(UTC)  # one moment for the events of one transaction: sent once (BulkInsert)
     rows = [
-        outbox.row(e, trace=trace(src), model=True)  # written by stage's BulkInsert
+        outbox.row(e, trace=trace(src), model=True, time=now)  # written by stage's BulkInsert
         for e, src in zip(staging.events, staging.event_sources, strict=True)
     ]
     rows += [
-        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace(src))
+        outbox.cloudevent_row(topic=CDEVENTS_TOPIC, type=t, subject=subject, data=data, trace=trace(src), time=now)
         for (t, subject, data), src in zip(staging.cloud, staging.cloud_sources, strict=True)
     ]
     return rows
