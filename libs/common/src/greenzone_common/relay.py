@@ -34,6 +34,20 @@ tracer = trace.get_tracer(__name__)
 STANDBY_RETRY_SECONDS = 2.0
 RETENTION_EVERY_SECONDS = 600.0
 
+#: The relay's session settings. Its reads want the few unpublished rows, which the partial index on ``seq`` holds
+#: and whose entries for rows published since are skipped once an index scan has seen them dead. The statistics
+#: cannot say so reliably: analysed during a burst, they count nearly every row unpublished, and a plan made from
+#: them (or PostgreSQL's generic plan after five executions) read every published row below the batch, through the
+#: primary key or the whole table, so that each batch cost more than the last and a relay behind a burst fell
+#: further behind (seen as a bench run's outbox taking 43-48 s instead of 5-24 s to drain, and twice the database
+#: CPU an event). Bitmap scans are ruled out too: they never mark dead index entries, which then pile up.
+RELAY_PLANNING = {
+    "plan_cache_mode": "force_custom_plan",
+    "enable_seqscan": "off",
+    "enable_bitmapscan": "off",
+    "max_parallel_workers_per_gather": "0",
+}
+
 
 def relay_lock_key(schema: str) -> str:
     return f"greenzone.outbox.relay.{schema}"
@@ -53,7 +67,8 @@ class Relay:
         self.producer = producer
         self.stats = RelayStats()
         self._wakeup = asyncio.Event()
-        self._last_retention = 0.0
+        # None: not yet run (the monotonic clock may start near 0, in a fresh machine or time namespace)
+        self._last_retention: float | None = None
         columns = (
             "seq, id::text AS id, topic, key, type, source, subject, time, data::text AS data, "
             "headers->>'traceparent' AS traceparent, headers->>'tracestate' AS tracestate"
@@ -68,6 +83,10 @@ class Relay:
         )
         self._mark = f'UPDATE "{schema}".outbox SET published_at = now() WHERE seq = ANY($1::bigint[])'
 
+    async def connect(self) -> asyncpg.Connection:
+        """The relay's session (it holds the advisory lock), planned for a queue table (``RELAY_PLANNING``)."""
+        return await asyncpg.connect(self.settings.asyncpg_dsn, server_settings=RELAY_PLANNING)
+
     def wake(self, *_: Any) -> None:
         self._wakeup.set()
 
@@ -76,7 +95,7 @@ class Relay:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.settings.asyncpg_dsn)
+                conn = await self.connect()
                 if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", relay_lock_key(self.schema)):
                     await conn.close()
                     conn = None
@@ -189,10 +208,12 @@ class Relay:
 
     async def _retention(self, conn: asyncpg.Connection) -> None:
         now = time.monotonic()
-        if now - self._last_retention < RETENTION_EVERY_SECONDS:
+        if self._last_retention is not None and now - self._last_retention < RETENTION_EVERY_SECONDS:
             return
         self._last_retention = now
-        deleted = await conn.execute(expire_sql(self.schema), self.settings.outbox_retention)
+        async with conn.transaction():  # retention finds its rows through the created_at BRIN: a bitmap scan
+            await conn.execute("SET LOCAL enable_bitmapscan = on")
+            deleted = await conn.execute(expire_sql(self.schema), self.settings.outbox_retention)
         log.info("relay.retention", schema=self.schema, result=deleted)
 
 

@@ -202,7 +202,8 @@ async def _zero(settings: Settings) -> bool:
 
 async def test_replay_since_marks_only_newer_events_for_republication(settings: Settings) -> None:
     await write_events(settings, [created(str(uuid.uuid4()), n) for n in range(3)])
-    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    relay = Relay(settings, "change", producer)
+    conn = await relay.connect()  # planned as the relay plans (RELAY_PLANNING)
     try:
         await conn.execute(
             "UPDATE change.outbox SET published_at = now(), created_at = now() - interval '2 days' WHERE seq = "
@@ -220,7 +221,8 @@ async def test_retention_deletes_only_published_rows_older_than_the_setting(
     settings: Settings, producer: AIOKafkaProducer
 ) -> None:
     await write_events(settings, [created(str(uuid.uuid4()), n) for n in range(3)])
-    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    relay = Relay(settings, "change", producer)
+    conn = await relay.connect()  # planned as the relay plans (RELAY_PLANNING)
     try:
         await conn.execute(
             # as it happens: published at or after it was created
@@ -231,7 +233,6 @@ async def test_retention_deletes_only_published_rows_older_than_the_setting(
             "UPDATE change.outbox SET created_at = now() - interval '9 days', published_at = now() - interval '1 day' "
             "WHERE seq = (SELECT max(seq) FROM change.outbox)"
         )
-        relay = Relay(settings, "change", producer)
         await relay._retention(conn)
         left = await conn.fetch("SELECT published_at IS NULL AS pending FROM change.outbox ORDER BY seq")
     finally:
@@ -308,3 +309,40 @@ async def test_a_commit_elsewhere_wakes_the_relay_with_one_notify_after_it(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_relays_reads_skip_published_rows_even_with_statistics_from_a_burst(settings: Settings) -> None:
+    """After a burst the outbox's statistics may say nearly every row is unpublished (analysed while the relay was
+    behind). Planned from them, or generically after a few executions, the relay's reads scanned every published row
+    below the batch (the primary key filtered by ``published_at``, or the whole table) and each batch cost more than
+    the last. On the relay's own connection they read the unpublished rows' partial index, whatever the statistics."""
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO change.outbox (id, topic, key, type, source, subject, time, data) "
+            "SELECT gen_random_uuid(), 't', 'k', 'x', 's', 'k', now(), '{}' FROM generate_series(1, 30000)"
+        )
+        await conn.execute("ANALYZE change.outbox")  # the burst: every row unpublished
+        await conn.execute("UPDATE change.outbox SET published_at = now() WHERE seq <= 29000")
+    finally:
+        await conn.close()
+    relay = Relay(settings, "change", producer=None)  # type: ignore[arg-type]  # only its reads are planned here
+    statements = [(relay._select, (50,)), (relay._select_after, (29_050, 50))]
+
+    conn = await relay.connect()
+    try:
+        partial = await conn.fetchval(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'change' AND tablename = 'outbox' "
+            "AND indexdef LIKE '%WHERE (published_at IS NULL)%'"
+        )
+        for n, (sql, args) in enumerate(statements):
+            await conn.execute(f"PREPARE read{n} AS {sql}")
+            arguments = ", ".join(map(str, args))
+            for _ in range(8):  # past the five executions after which PostgreSQL may switch to a generic plan
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE) EXECUTE read{n}({arguments})"))
+                assert "Seq Scan" not in plan, plan
+                assert partial in plan, plan
+                removed = [int(line.split(":")[1]) for line in plan.splitlines() if "Rows Removed by Filter" in line]
+                assert all(r < 1000 for r in removed), plan
+    finally:
+        await conn.close()
