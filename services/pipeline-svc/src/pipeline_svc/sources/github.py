@@ -117,7 +117,7 @@ def _push(p: dict[str, Any]) -> list[Fact]:
             default_branch=_str(repo.get("default_branch")),
             pushed_at=pushed_at,
             source=SOURCE,
-            source_id=f"{repository}@{p.get('after')}",
+            source_id=f"{repository}:{ref}@{p.get('after')}",  # one push per branch: the same commit reaches several
             commits=tuple(commits),
         )
     ]

@@ -106,7 +106,7 @@ def _push(p: dict[str, Any]) -> list[Fact]:
             default_branch=default_branch(p),
             pushed_at=pushed_at,
             source=SOURCE,
-            source_id=f"{repository}@{after}",
+            source_id=f"{repository}:{ref}@{after}",  # one push per branch: the same commit reaches several
             commits=tuple(commits),
         )
     ]
