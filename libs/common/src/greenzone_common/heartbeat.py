@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from greenzone_common import envelope, kafka
+from greenzone_common import envelope, kafka, relay
 from greenzone_common.consumer import ConsumerRunner
 from greenzone_common.contracts.base import PLATFORM_TOPIC, dlq_topic
 from greenzone_common.contracts.platform import PlatformHeartbeatSent
@@ -36,15 +35,7 @@ def instance_name(settings: CommonSettings) -> str:
 async def snapshot(
     service: str, schema: str, engine: AsyncEngine, consumers: Sequence[ConsumerRunner], instance: str
 ) -> PlatformHeartbeatSent:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    f'SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM "{schema}".outbox '
-                    "WHERE published_at IS NULL"
-                )
-            )
-        ).one()
+    backlog, oldest_age = await relay.outbox_backlog(engine, schema)
     dlq: dict[str, int] = {}
     lag: dict[str, int] = {}
     for runner in consumers:
@@ -54,8 +45,8 @@ async def snapshot(
     return PlatformHeartbeatSent(
         service=service,
         instance=instance,
-        outbox_backlog=int(row[0]),
-        oldest_unpublished_age_seconds=float(row[1]) if row[1] is not None else None,
+        outbox_backlog=backlog,
+        oldest_unpublished_age_seconds=oldest_age,
         dlq_counts=dlq,
         consumer_lag=lag,
         at=datetime.now(UTC),

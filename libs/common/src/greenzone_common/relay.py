@@ -22,6 +22,8 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from greenzone_common import envelope, telemetry
 from greenzone_common.kafka import ensure_topics, with_dlqs
@@ -47,6 +49,8 @@ RELAY_PLANNING = {
     "enable_bitmapscan": "off",
     "max_parallel_workers_per_gather": "0",
 }
+#: ``RELAY_PLANNING`` for the rest of the current transaction only, in one statement (for a pooled connection).
+PLANNED_AS_RELAY = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in RELAY_PLANNING.items())
 
 
 def relay_lock_key(schema: str) -> str:
@@ -296,11 +300,27 @@ async def replay(dsn: str, schema: str, since: datetime) -> int:
         await conn.close()
 
 
-async def backlog(conn: asyncpg.Connection, schema: str) -> tuple[int, float | None]:
-    """(unpublished rows, age in seconds of the oldest one)."""
-    row = await conn.fetchrow(
+def backlog_sql(schema: str) -> str:
+    """The unpublished rows and the age in seconds of the oldest one. Planned as the relay plans (the outbox keeps
+    every published row for ``outbox_retention``: from statistics taken during a burst it was a scan of all of them)."""
+    return (
         f"SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age "
         f'FROM "{schema}".outbox WHERE published_at IS NULL'
     )
+
+
+async def backlog(conn: asyncpg.Connection, schema: str) -> tuple[int, float | None]:
+    """(unpublished rows, age in seconds of the oldest one)."""
+    async with conn.transaction():
+        await conn.execute(PLANNED_AS_RELAY)
+        row = await conn.fetchrow(backlog_sql(schema))
     assert row is not None
     return int(row["n"]), (float(row["age"]) if row["age"] is not None else None)
+
+
+async def outbox_backlog(engine: AsyncEngine, schema: str) -> tuple[int, float | None]:
+    """``backlog`` on a pooled connection of ``engine`` (heartbeats, ``/metrics``)."""
+    async with engine.connect() as conn:  # a transaction, rolled back on the way out: the settings end with it
+        await conn.execute(text(PLANNED_AS_RELAY))
+        row = (await conn.execute(text(backlog_sql(schema)))).one()
+    return int(row.n), (float(row.age) if row.age is not None else None)

@@ -246,17 +246,9 @@ def health_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics(rt: RuntimeDep) -> Response:
-        async with rt.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        f'SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM "{spec.schema}".outbox '
-                        "WHERE published_at IS NULL"
-                    )
-                )
-            ).one()
-        telemetry.OUTBOX_BACKLOG.labels(spec.name).set(row[0])
-        telemetry.OUTBOX_OLDEST_AGE.labels(spec.name).set(float(row[1] or 0))
+        backlog, oldest_age = await relay.outbox_backlog(rt.engine, spec.schema)
+        telemetry.OUTBOX_BACKLOG.labels(spec.name).set(backlog)
+        telemetry.OUTBOX_OLDEST_AGE.labels(spec.name).set(oldest_age or 0.0)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from change_svc.config import Settings
@@ -25,7 +25,15 @@ from greenzone_common.envelope import decode
 from greenzone_common.migrations import migrate
 from greenzone_common.outbox import Outbox
 from greenzone_common.plumbing import plumbing_tables
-from greenzone_common.relay import Relay, Waker, replay
+from greenzone_common.relay import (
+    PLANNED_AS_RELAY,
+    Relay,
+    Waker,
+    backlog,
+    backlog_sql,
+    outbox_backlog,
+    replay,
+)
 from greenzone_common.testing.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -344,5 +352,18 @@ async def test_the_relays_reads_skip_published_rows_even_with_statistics_from_a_
                 assert partial in plan, plan
                 removed = [int(line.split(":")[1]) for line in plan.splitlines() if "Rows Removed by Filter" in line]
                 assert all(r < 1000 for r in removed), plan
+        assert await backlog(conn, "change") == (1000, pytest.approx(0, abs=60))
     finally:
         await conn.close()
+
+    engine = create_async_engine(settings.sqlalchemy_url)  # heartbeats and /metrics count it on a pooled connection
+    try:
+        async with engine.connect() as pooled:
+            await pooled.execute(text(PLANNED_AS_RELAY))
+            plan = "\n".join(r[0] for r in await pooled.execute(text(f"EXPLAIN (ANALYZE) {backlog_sql('change')}")))
+        assert "Seq Scan" not in plan and partial in plan, plan
+        assert (await outbox_backlog(engine, "change"))[0] == 1000
+        async with engine.connect() as pooled:  # the settings ended with that transaction
+            assert await pooled.scalar(text("SHOW enable_seqscan")) == "on"
+    finally:
+        await engine.dispose()
