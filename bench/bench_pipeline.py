@@ -18,6 +18,9 @@ Measures, with benchkit's keep-alive load generator on the same machine:
    event during that phase, from /proc: where the machine's two cores go;
 3. p50/p99 latency of signed webhooks sent open-loop at 500/s (latency from when each was due).
 
+``--analyse-every S`` ANALYZEs the outbox every S seconds of the CDEvents phase, as autoanalyze may while the relay
+is behind: the statistics of a burst, which once made the relay's reads scan every published row (bench/README.md).
+
 Targets (issue 3): ≥ 1,000 verified webhooks/s, ≥ 20,000 events/s in batches of 500, p99 < 100 ms at 500/s.
 """
 
@@ -31,7 +34,9 @@ import platform
 import sys
 import tempfile
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 from benchkit import (
@@ -66,6 +71,7 @@ from pipeline_svc.sources import cloudevents
 from pipeline_svc.sources.signatures import github_signature
 
 SECRET = "bench-github-secret"
+T = TypeVar("T")
 CONNECTIONS = 32
 #: Batches in flight. Each worker listens on its own SO_REUSEPORT socket and the kernel hashes each connection to
 #: one: 4 keep-alive connections split 4/0 or 3/1 as often as 2/2. With 4, the same code gave 8,076 events/s with
@@ -181,7 +187,30 @@ async def counts(database_url: str) -> tuple[int, int]:
     return raw, outbox
 
 
-def run(quick: bool) -> None:
+async def analysed_during(phase: Coroutine[Any, Any, T], database_url: str, every: float | None) -> T:
+    """``phase``, with the outbox ANALYZEd every ``every`` seconds meanwhile (None: never), as autoanalyze may do
+    while the relay is behind: statistics that count nearly every row unpublished (see ``relay.RELAY_PLANNING``)."""
+    if every is None:
+        return await phase
+
+    async def analyse() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            while True:
+                await asyncio.sleep(every)
+                await conn.execute("ANALYZE pipeline.outbox")
+        finally:
+            await conn.close()
+
+    task = asyncio.create_task(analyse())
+    try:
+        return await phase
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def run(quick: bool, analyse_every: float | None = None) -> None:
     seconds = 5.0 if quick else 15.0  # each throughput phase
     latency_seconds = 3.0 if quick else 10.0
     rows: list[tuple[str, str, str, str]] = []
@@ -231,7 +260,11 @@ def run(quick: bool) -> None:
             backlog = [asyncio.run(drained(database_url, "pipeline"))]
             cpu_before = cpu_by_group("pipeline_svc.main", "pipeline-svc")
             batches = asyncio.run(
-                closed_loop("batches", address, lambda i: batch(100_000 + i), BATCH_CONNECTIONS, seconds)
+                analysed_during(
+                    closed_loop("batches", address, lambda i: batch(100_000 + i), BATCH_CONNECTIONS, seconds),
+                    database_url,
+                    analyse_every,
+                )
             )
             cpu = cpu_used(cpu_before, cpu_by_group("pipeline_svc.main", "pipeline-svc"))
             note(
@@ -285,14 +318,21 @@ def run(quick: bool) -> None:
         f"raw events stored {raw:,}, outbox rows {outbox:,}; load average (1 min) before / after: "
         f"{load_before:.1f} / {load_average():.1f}; an empty Python loop before / after: {speed_before:.0f} / "
         f"{loop_speed():.0f} ns an iteration; Python {platform.python_version()}, PostgreSQL fsync on"
+        + (f"; the outbox ANALYZEd every {analyse_every:g} s of the CDEvents phase" if analyse_every else "")
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: short phases")
+    parser.add_argument(
+        "--analyse-every",
+        type=float,
+        metavar="S",
+        help="ANALYZE the outbox every S seconds during the CDEvents phase (the statistics of a burst)",
+    )
     args = parser.parse_args()
-    run(args.quick)
+    run(args.quick, args.analyse_every)
 
 
 if __name__ == "__main__":
