@@ -89,7 +89,10 @@ class Relay:
 
     async def connect(self) -> asyncpg.Connection:
         """The relay's session (it holds the advisory lock), planned for a queue table (``RELAY_PLANNING``)."""
-        return await asyncpg.connect(self.settings.asyncpg_dsn, server_settings=RELAY_PLANNING)
+        conn = await asyncpg.connect(self.settings.asyncpg_dsn)
+        # SET, not startup parameters: PgBouncer refuses (or drops) those it does not know
+        await conn.execute("".join(f"SET {name} = {value};" for name, value in RELAY_PLANNING.items()))
+        return conn
 
     def wake(self, *_: Any) -> None:
         self._wakeup.set()
