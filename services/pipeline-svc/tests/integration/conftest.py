@@ -67,6 +67,20 @@ def body_of(payload: Any) -> bytes:
     return json.dumps(payload).encode()
 
 
+def binary_headers(cdevent: dict[str, Any], specversion: str = "1.0") -> dict[str, str]:
+    """A CDEvent's context as binary-mode CloudEvent headers (the body is the CDEvent), with a pipeline token."""
+    ctx = cdevent["context"]
+    return {
+        **PIPELINE,
+        "content-type": "application/json",
+        "ce-specversion": specversion,
+        "ce-id": ctx["id"],
+        "ce-source": ctx["source"],
+        "ce-type": ctx["type"],
+        "ce-subject": cdevent["subject"]["id"],
+    }
+
+
 def structured(cdevent: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """A CDEvent as a structured-mode CloudEvent, as the CDEvents binding says."""
     ctx = cdevent["context"]

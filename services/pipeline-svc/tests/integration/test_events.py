@@ -11,7 +11,7 @@ import pytest
 from greenzone_common.testing.helpers import bearer
 
 from ..conformance import CDEVENTS, TEKTON, load
-from .conftest import PIPELINE, VIEWER, count, outbox_types, structured
+from .conftest import PIPELINE, VIEWER, binary_headers, count, outbox_types, structured
 
 pytestmark = pytest.mark.integration
 BATCH = "application/cloudevents-batch+json"
@@ -57,15 +57,7 @@ async def test_binary_mode_cdevent_and_dedupe_on_source_and_id(
     client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
     event = load(CDEVENTS / "v0.5.1/examples/service_deployed.json")
-    headers = {
-        **PIPELINE,
-        "content-type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-id": event["context"]["id"],
-        "ce-source": event["context"]["source"],
-        "ce-type": event["context"]["type"],
-        "ce-subject": event["subject"]["id"],
-    }
+    headers = binary_headers(event)
     first = await client.post("/events", content=json.dumps(event), headers=headers)
     assert first.status_code == 202, first.text
     again = await client.post("/events", content=json.dumps(event), headers=headers)

@@ -16,7 +16,16 @@ from greenzone_common.pagination import encode_cursor
 from greenzone_common.problems import PROBLEM_BASE, PROBLEM_JSON
 
 from ..conformance import CDEVENTS, GITHUB, GITLAB, TEKTON, load
-from .conftest import PIPELINE, VIEWER, body_of, count, github_headers, gitlab_headers, structured
+from .conftest import (
+    PIPELINE,
+    VIEWER,
+    binary_headers,
+    body_of,
+    count,
+    github_headers,
+    gitlab_headers,
+    structured,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -361,29 +370,24 @@ async def test_gitlab_invalid_json_is_a_400_problem_and_stores_nothing(
     assert await stored(db) == before
 
 
-async def test_gitlab_wrong_content_type_is_a_415_problem_and_stores_nothing(
-    client: httpx.AsyncClient, db: asyncpg.Connection
+@pytest.mark.parametrize(
+    ("path", "payload", "headers", "content_type"),
+    [
+        # a push it would record, were it sent as JSON
+        ("/webhooks/gitlab", "official-docs/push.json", lambda body: gitlab_headers("Push Hook"), "text/plain"),
+        # correctly signed; only the content type is wrong
+        ("/webhooks/github", "push/event.5.json", lambda body: github_headers("push", body), "application/xml"),
+    ],
+    ids=["gitlab", "github"],
+)
+async def test_a_webhook_of_the_wrong_content_type_is_a_415_problem_and_stores_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, path: str, payload: str, headers: Any, content_type: str
 ) -> None:
     before = await stored(db)
-    body = (GITLAB / "official-docs/push.json").read_bytes()  # a push it would record, were it sent as JSON
-    headers = {**gitlab_headers("Push Hook"), "content-type": "text/plain"}
-    problem = assert_problem(
-        await client.post("/webhooks/gitlab", content=body, headers=headers), 415, "unsupported-media-type"
-    )
-    assert "text/plain" in problem["detail"]
-    assert await stored(db) == before
-
-
-async def test_github_wrong_content_type_is_a_415_problem_and_stores_nothing(
-    client: httpx.AsyncClient, db: asyncpg.Connection
-) -> None:
-    before = await stored(db)
-    body = (GITHUB / "push/event.5.json").read_bytes()  # correctly signed; only the content type is wrong
-    headers = {**github_headers("push", body), "content-type": "application/xml"}
-    problem = assert_problem(
-        await client.post("/webhooks/github", content=body, headers=headers), 415, "unsupported-media-type"
-    )
-    assert "application/xml" in problem["detail"]
+    body = ((GITLAB if "gitlab" in path else GITHUB) / payload).read_bytes()
+    sent = {**headers(body), "content-type": content_type}
+    problem = assert_problem(await client.post(path, content=body, headers=sent), 415, "unsupported-media-type")
+    assert content_type in problem["detail"]
     assert await stored(db) == before
 
 
@@ -406,14 +410,7 @@ async def test_binary_event_with_an_unknown_specversion_is_a_400_problem_and_sto
 ) -> None:
     before = await stored(db)
     event = load(CDEVENTS / "v0.5.1/examples/service_deployed.json")  # a deployment it would record under 1.0
-    headers = {
-        **PIPELINE,
-        "content-type": "application/json",
-        "ce-specversion": "0.3",
-        "ce-id": event["context"]["id"],
-        "ce-source": event["context"]["source"],
-        "ce-type": event["context"]["type"],
-    }
+    headers = binary_headers(event, specversion="0.3")
     problem = assert_problem(
         await client.post("/events", content=json.dumps(event), headers=headers), 400, "unsupported-specversion"
     )
