@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from greenzone_common import devstack
 from greenzone_common.devstack import EmbeddedPostgres, Tansu
-from greenzone_common.relay import PLANNED_AS_RELAY
+from greenzone_common.relay import planned_as_relay
 
 BENCH = Path(__file__).resolve().parent
 
@@ -153,7 +153,7 @@ async def drained(database_url: str, schema: str, timeout: float = 300.0) -> flo
     # planned as the relay plans: from statistics taken during the burst this poll was a scan of every published row
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(PLANNED_AS_RELAY.replace("true)", "false)"))  # for the session
+        await conn.execute(planned_as_relay(local=False))
         while time.perf_counter() - started < timeout:
             if not await conn.fetchval(f'SELECT EXISTS (SELECT FROM "{schema}".outbox WHERE published_at IS NULL)'):
                 return time.perf_counter() - started

@@ -49,8 +49,14 @@ RELAY_PLANNING = {
     "enable_bitmapscan": "off",
     "max_parallel_workers_per_gather": "0",
 }
-#: ``RELAY_PLANNING`` for the rest of the current transaction only, in one statement (for a pooled connection).
-PLANNED_AS_RELAY = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in RELAY_PLANNING.items())
+
+
+def planned_as_relay(*, local: bool) -> str:
+    """One statement that applies ``RELAY_PLANNING``: to the rest of the current transaction (``local``: a pooled
+    connection) or of the session. A statement, not startup parameters: PgBouncer refuses or drops those it does not
+    know."""
+    scope = "true" if local else "false"
+    return "SELECT " + ", ".join(f"set_config('{k}', '{v}', {scope})" for k, v in RELAY_PLANNING.items())
 
 
 def relay_lock_key(schema: str) -> str:
@@ -90,8 +96,7 @@ class Relay:
     async def connect(self) -> asyncpg.Connection:
         """The relay's session (it holds the advisory lock), planned for a queue table (``RELAY_PLANNING``)."""
         conn = await asyncpg.connect(self.settings.asyncpg_dsn)
-        # SET, not startup parameters: PgBouncer refuses (or drops) those it does not know
-        await conn.execute("".join(f"SET {name} = {value};" for name, value in RELAY_PLANNING.items()))
+        await conn.execute(planned_as_relay(local=False))
         return conn
 
     def wake(self, *_: Any) -> None:
@@ -315,7 +320,7 @@ def backlog_sql(schema: str) -> str:
 async def backlog(conn: asyncpg.Connection, schema: str) -> tuple[int, float | None]:
     """(unpublished rows, age in seconds of the oldest one)."""
     async with conn.transaction():
-        await conn.execute(PLANNED_AS_RELAY)
+        await conn.execute(planned_as_relay(local=True))
         row = await conn.fetchrow(backlog_sql(schema))
     assert row is not None
     return int(row["n"]), (float(row["age"]) if row["age"] is not None else None)
@@ -324,6 +329,6 @@ async def backlog(conn: asyncpg.Connection, schema: str) -> tuple[int, float | N
 async def outbox_backlog(engine: AsyncEngine, schema: str) -> tuple[int, float | None]:
     """``backlog`` on a pooled connection of ``engine`` (heartbeats, ``/metrics``)."""
     async with engine.connect() as conn:  # a transaction, rolled back on the way out: the settings end with it
-        await conn.execute(text(PLANNED_AS_RELAY))
+        await conn.execute(text(planned_as_relay(local=True)))
         row = (await conn.execute(text(backlog_sql(schema)))).one()
     return int(row.n), (float(row.age) if row.age is not None else None)

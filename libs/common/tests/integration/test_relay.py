@@ -26,12 +26,12 @@ from greenzone_common.migrations import migrate
 from greenzone_common.outbox import Outbox
 from greenzone_common.plumbing import plumbing_tables
 from greenzone_common.relay import (
-    PLANNED_AS_RELAY,
     Relay,
     Waker,
     backlog,
     backlog_sql,
     outbox_backlog,
+    planned_as_relay,
     replay,
 )
 from greenzone_common.testing.helpers import eventually
@@ -359,7 +359,7 @@ async def test_the_relays_reads_skip_published_rows_even_with_statistics_from_a_
     engine = create_async_engine(settings.sqlalchemy_url)  # heartbeats and /metrics count it on a pooled connection
     try:
         async with engine.connect() as pooled:
-            await pooled.execute(text(PLANNED_AS_RELAY))
+            await pooled.execute(text(planned_as_relay(local=True)))
             plan = "\n".join(r[0] for r in await pooled.execute(text(f"EXPLAIN (ANALYZE) {backlog_sql('change')}")))
         assert "Seq Scan" not in plan and partial in plan, plan
         assert (await outbox_backlog(engine, "change"))[0] == 1000

@@ -371,20 +371,29 @@ async def test_gitlab_invalid_json_is_a_400_problem_and_stores_nothing(
 
 
 @pytest.mark.parametrize(
-    ("path", "payload", "headers", "content_type"),
+    ("path", "body", "headers", "content_type"),
     [
         # a push it would record, were it sent as JSON
-        ("/webhooks/gitlab", "official-docs/push.json", lambda body: gitlab_headers("Push Hook"), "text/plain"),
+        (
+            "/webhooks/gitlab",
+            (GITLAB / "official-docs/push.json").read_bytes(),
+            lambda body: gitlab_headers("Push Hook"),
+            "text/plain",
+        ),
         # correctly signed; only the content type is wrong
-        ("/webhooks/github", "push/event.5.json", lambda body: github_headers("push", body), "application/xml"),
+        (
+            "/webhooks/github",
+            (GITHUB / "push/event.5.json").read_bytes(),
+            lambda body: github_headers("push", body),
+            "application/xml",
+        ),
     ],
     ids=["gitlab", "github"],
 )
 async def test_a_webhook_of_the_wrong_content_type_is_a_415_problem_and_stores_nothing(
-    client: httpx.AsyncClient, db: asyncpg.Connection, path: str, payload: str, headers: Any, content_type: str
+    client: httpx.AsyncClient, db: asyncpg.Connection, path: str, body: bytes, headers: Any, content_type: str
 ) -> None:
     before = await stored(db)
-    body = ((GITLAB if "gitlab" in path else GITHUB) / payload).read_bytes()
     sent = {**headers(body), "content-type": content_type}
     problem = assert_problem(await client.post(path, content=body, headers=sent), 415, "unsupported-media-type")
     assert content_type in problem["detail"]
